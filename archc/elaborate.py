@@ -1,0 +1,834 @@
+"""AST → IR: give a parsed spec its meaning.
+
+Elaboration resolves `use` lines, applies `default` options, instantiates blocks with
+their arguments, unrolls `×N`, expands each layer word into IR nodes (a hidden conv or FC
+layer is followed by the network's activation; the papers' tables leave it out), and
+names every node after the scope tree that labels, groups and blocks define.
+
+Naming — the same names appear in `archc stats`, in generated code and in state_dict keys:
+
+* a labelled layer, group, block instance or branch is called by its label; a label on
+  a repeated item is numbered Caffe-style (``conv1: conv3-64 ×2`` → conv1_1, conv1_2);
+* unlabelled things at the top level are called after their kind: ``conv1``, ``relu2``,
+  ``inception1`` (just ``softmax`` when there is one);
+* unlabelled things inside a group, block or branch are called by their position among
+  the scope's submodules — ``features.0``, ``features.2`` — exactly as in a
+  ``torch.nn.Sequential``, which is what makes torchvision's weights load;
+* a scope holding exactly one thing is that thing (``branch1: basic(1, 64)`` is one
+  module called ``branch1``, not ``branch1.0``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import re
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Union
+
+from . import ast, ir, sources, vocabulary
+from .errors import Loc, Note, SemanticError
+from .parser import parse
+from .vocabulary import Kind, OptionError
+
+# Attributes of torch.nn.Module that a label must not shadow in generated code.
+_RESERVED = frozenset("""
+    add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_module register_parameter requires_grad_ set_extra_state share_memory
+    state_dict to to_empty train training type xpu zero_grad
+""".split())
+
+
+def elaborate(spec: ast.Spec, input_shape: tuple[int, int, int] | None = None) -> ir.Network:
+    """The IR network a parsed spec describes; ``input_shape`` overrides its `input`."""
+    return _Elaborator(spec, input_shape).run()
+
+
+# -- building blocks: mutable while elaborating, frozen into ir.* at the end ----------------
+
+
+@dataclass
+class _NodeB:
+    id: int
+    layer: ir.Layer
+    inputs: tuple[int, ...]
+    text: str
+    loc: Loc
+    implicit: bool = False
+    side: "_ScopeB | None" = None
+    init: ir.Init | None = None
+    repeat: ir.Repeat | None = None
+
+
+@dataclass
+class _Child:
+    label: str | None
+    label_loc: Loc | None
+    node: _NodeB | None = None
+    scope: "_ScopeB | None" = None
+
+
+@dataclass
+class _ScopeB:
+    kind: str
+    loc: Loc | None
+    text: str = ""
+    block: str | None = None
+    repeat: ir.Repeat | None = None
+    children: list[_Child] = field(default_factory=list)
+    final_path: str | None = None  # set when named; read by side outputs
+
+    def add_node(self, node: _NodeB, label: str | None = None, label_loc: Loc | None = None):
+        self.children.append(_Child(label, label_loc, node=node))
+
+    def add_scope(self, scope: "_ScopeB", label: str | None, label_loc: Loc | None):
+        self.children.append(_Child(label, label_loc, scope=scope))
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    env: Mapping[str, ast.Value]  # a block's parameters, bound to the caller's values
+    stack: tuple[tuple[str, Loc], ...] = ()  # the block instances we are inside
+    tail: bool = False  # this item produces an output: no default activation after it
+    side: _ScopeB | None = None
+
+
+def _error(message: str, loc: Loc | None, hint: str | None = None, notes=()) -> SemanticError:
+    return SemanticError(message, loc, hint=hint, notes=notes)
+
+
+class _Elaborator:
+    def __init__(self, spec: ast.Spec, input_shape):
+        self.spec = spec
+        self.input_shape = input_shape
+        self.blocks: dict[str, ast.Block] = {}
+        self.tables: dict[str, ast.Table] = {}
+        self.defaults: dict[str, dict[str, ast.Option]] = {}
+        self.activation: str | None = "relu"
+        self.init = ir.Init()
+        self.nodes: list[_NodeB] = []
+        self.sides: list[tuple[_ScopeB, _NodeB, float | None, Loc]] = []
+        self.repeat_groups = itertools.count()
+
+    # -- declarations ----------------------------------------------------------------------
+
+    def run(self) -> ir.Network:
+        decl, items, expects = None, [], []
+        self._declare(self.spec, stack=(), loaded=set(), main=True)
+        for st in self.spec.statements:
+            if isinstance(st, ast.Network):
+                if decl is not None:
+                    raise _error("a spec describes one network", st.loc,
+                                 notes=[Note("the first `network` line", decl.loc)])
+                decl = st
+            elif isinstance(st, ast.Item):
+                items.append(st)
+            elif isinstance(st, ast.Expect):
+                expects.append(st)
+            elif isinstance(st, ast.Default):
+                self._default(st)
+            elif isinstance(st, ast.Activation):
+                try:
+                    self.activation = vocabulary.activation(st.name)
+                except OptionError as exc:
+                    raise _error(f"unknown activation `{st.name}`", st.loc,
+                                 hint=f"use {exc}") from None
+            elif isinstance(st, ast.Init):
+                self.init = self._init(st)
+        if decl is None:
+            first = Loc(self.spec.source, 1, 1, 1, 2)
+            raise _error("this spec has no `network` line", first,
+                         hint="start it with e.g. `network vgg_d input 3x224x224`")
+        _check_identifier(decl.name, decl.loc, "a network name")
+        if not items:
+            raise _error(f"network `{decl.name}` has no layers", decl.loc)
+
+        shape = self.input_shape or decl.input
+        if min(shape) < 1:
+            raise _error(f"input shape {'×'.join(map(str, shape))} has an empty axis", decl.loc)
+        inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.loc)
+        root = _ScopeB("network", decl.loc, text=decl.name)
+        out = self._body(tuple(items), inp.id, root, _Ctx(env={}, tail=True))
+        names = _Namer(self.nodes).finish(root)
+        nodes = tuple(
+            ir.Node(id=n.id, name=names[n.id], layer=n.layer, inputs=n.inputs, text=n.text,
+                    loc=n.loc, implicit=n.implicit,
+                    side=n.side.final_path if n.side is not None else None,
+                    init=n.init, repeat=n.repeat)
+            for n in self.nodes)
+        sides = tuple(ir.SideOutput(scope.final_path, node.id, weight, loc)
+                      for scope, node, weight, loc in self.sides)
+        return ir.Network(
+            name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
+            sides=sides, expects=tuple(_parse_expect(e) for e in expects),
+            source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
+            init=self.init)
+
+    def _declare(self, spec: ast.Spec, stack: tuple[str, ...], loaded: set, main: bool):
+        """Collect blocks and tables from ``spec`` and, first, from the files it uses."""
+        for st in spec.statements:
+            if isinstance(st, ast.Use):
+                path = sources.find_use(st.path, spec.source)
+                if path is None:
+                    raise _error(f"cannot find `{st.path}`", st.loc,
+                                 hint=f"paths are relative to the spec, or to {sources.specs_dir()}")
+                key = str(path.resolve())
+                if key in stack:
+                    chain = " → ".join([*(s.rsplit("/", 1)[-1] for s in stack), path.name])
+                    raise _error(f"`use` goes round in a circle: {chain}", st.loc)
+                if key in loaded:
+                    continue
+                loaded.add(key)
+                used = parse(sources.read(path).text, sources.display_path(path))
+                self._declare(used, stack + (key,), loaded, main=False)
+            elif isinstance(st, ast.Block):
+                self._define(self.blocks, st, "block")
+                if vocabulary.match(st.name):
+                    raise _error(f"`{st.name}` is a layer word and cannot name a block", st.loc)
+                _check_identifier(st.name, st.loc, "a block name")
+                seen = {}
+                for p in st.params:
+                    if p.name in seen:
+                        raise _error(f"block `{st.name}` has two parameters `{p.name}`", p.loc)
+                    seen[p.name] = p
+            elif isinstance(st, ast.Table):
+                self._define(self.tables, st, "table")
+                _check_table(st)
+            elif not main:
+                what = type(st).__name__.lower()
+                raise _error(f"a file brought in with `use` may hold only blocks and tables, "
+                             f"not {'layers' if what == 'item' else f'`{what}` lines'}",
+                             getattr(st, "loc", None))
+
+    def _define(self, table: dict, st, what: str):
+        previous = table.get(st.name)
+        if previous is not None and previous is not st:
+            raise _error(f"{what} `{st.name}` is defined twice", st.loc,
+                         notes=[Note("first defined here", previous.loc)])
+        table[st.name] = st
+
+    def _default(self, st: ast.Default):
+        found = vocabulary.match(st.kind)
+        kind = vocabulary.BY_NAME.get(st.kind.lower()) or (found[0] if found else None)
+        if kind is None or not kind.options:
+            with_options = [k.name for k in vocabulary.KINDS if k.options]
+            raise _error(f"`default` needs a layer kind with options, not `{st.kind}`", st.kind_loc,
+                         hint="one of " + ", ".join(with_options))
+        slot = self.defaults.setdefault(kind.name, {})
+        for opt in st.options:
+            self._check_option(kind, opt, env={})
+            slot[opt.key] = opt
+
+    def _init(self, st: ast.Init) -> ir.Init:
+        if st.scheme not in ("normal", "default"):
+            raise _error(f"unknown init scheme `{st.scheme}`", st.loc,
+                         hint="`init normal std=0.01 bias=0`, or `init default` for PyTorch's")
+        values = {}
+        for opt in st.options:
+            if opt.key not in ("std", "bias") or opt.value is None:
+                raise _error(f"`init` takes std=... and bias=..., not `{opt.key}`", opt.loc)
+            values[opt.key] = _convert(vocabulary.number, opt.value, opt.key)
+        if st.scheme == "normal" and "std" not in values:
+            raise _error("`init normal` needs a standard deviation", st.loc,
+                         hint="e.g. `init normal std=0.01 bias=0`")
+        return ir.Init(st.scheme, values.get("std"), values.get("bias"))
+
+    # -- items -----------------------------------------------------------------------------
+
+    def _body(self, items: tuple[ast.Item, ...], cur: int, scope: _ScopeB, ctx: _Ctx) -> int:
+        tail = _tail_index(items) if ctx.tail else -1
+        for i, item in enumerate(items):
+            cur = self._item(item, cur, scope, replace(ctx, tail=i == tail))
+        return cur
+
+    def _item(self, item: ast.Item, cur: int, scope: _ScopeB, ctx: _Ctx) -> int:
+        thing = item.thing
+        label, label_loc = item.label, item.label_loc
+        if isinstance(thing, ast.Group) and thing.name is not None:
+            if label is not None:
+                raise _error(f"this group is named twice (`{label}` and `{thing.name}`)", item.loc)
+            label, label_loc = thing.name, thing.loc
+        if label is not None:
+            _check_identifier(label, label_loc, "a label")
+        count = item.repeat if item.repeat is not None else 1
+        if count < 1:
+            raise _error("a repeat count must be at least 1", item.repeat_loc)
+        group = next(self.repeat_groups) if count > 1 else None
+        for r in range(count):
+            copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
+            repeat = ir.Repeat(group, r, count) if group is not None else None
+            cur = self._thing(thing, copy_label, label_loc, cur, scope,
+                              replace(ctx, tail=ctx.tail and r == count - 1), repeat)
+        return cur
+
+    def _thing(self, thing: ast.Thing, label, label_loc, cur, scope, ctx, repeat) -> int:
+        if isinstance(thing, ast.Layer):
+            found = vocabulary.match(thing.word)
+            if found is not None:
+                return self._layer(thing, *found, label, label_loc, cur, scope, ctx, repeat)
+            if thing.word in self.blocks:
+                return self._instance(thing, label, label_loc, cur, scope, ctx, repeat)
+            raise self._unknown_word(thing, ctx)
+        if isinstance(thing, ast.Group):
+            if label is None:  # an anonymous group only groups for `×N`
+                return self._body(thing.body, cur, scope, ctx)
+            group = _ScopeB("group", thing.loc, text=label, repeat=repeat)
+            scope.add_scope(group, label, label_loc)
+            return self._body(thing.body, cur, group, ctx)
+        if isinstance(thing, ast.Concat):
+            return self._concat(thing, label, label_loc, cur, scope, ctx, repeat)
+        return self._side(thing, label, label_loc, cur, scope, ctx, repeat)
+
+    def _unknown_word(self, layer: ast.Layer, ctx: _Ctx) -> SemanticError:
+        guess = vocabulary.suggest(layer.word, list(self.blocks))
+        if guess:
+            hint = f"did you mean `{guess}`?"
+        elif layer.args or layer.keywords:
+            hint = "no block of that name is defined here or in a `use`d file"
+        else:
+            hint = "layers look like conv3-64, maxpool, FC-4096, LRN, dropout, soft-max"
+        return _error(f"unknown layer `{layer.word}`", layer.word_loc, hint=hint)
+
+    def _concat(self, thing: ast.Concat, label, label_loc, cur, scope, ctx, repeat) -> int:
+        if len(thing.body) < 2:
+            raise _error("`concat` needs two or more branches", thing.loc,
+                         hint="each line (or `;`-separated item) inside `concat { }` is a branch")
+        joined = _ScopeB("concat", thing.loc, text="concat", repeat=repeat)
+        scope.add_scope(joined, label, label_loc)
+        outputs = []
+        for item in thing.body:
+            if isinstance(item.thing, ast.Side):
+                raise _error("a side output cannot be a branch of `concat`", item.loc)
+            branch_label = item.label
+            if isinstance(item.thing, ast.Group) and item.thing.name is not None:
+                branch_label = item.thing.name
+            if branch_label is not None:
+                _check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
+            branch = _ScopeB("branch", item.loc, text=branch_label or "")
+            joined.add_scope(branch, branch_label, item.label_loc or item.loc)
+            # The label (or group name) named the branch; what remains fills it.
+            thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
+            inner_item = replace(item, label=None, label_loc=None, thing=thing)
+            outputs.append(self._item(inner_item, cur, branch, replace(ctx, tail=False)))
+        node = self._add(ir.Concat(), tuple(outputs), "concat", thing.loc, ctx)
+        joined.add_node(node)
+        return node.id
+
+    def _side(self, thing: ast.Side, label, label_loc, cur, scope, ctx, repeat) -> int:
+        if ctx.side is not None:
+            raise _error("a side output cannot contain another", thing.loc)
+        weight = None
+        for opt in thing.options:
+            if opt.key != "weight":
+                raise _error(f"`side` takes only weight=..., not `{opt.key}`", opt.loc)
+            weight = _convert(vocabulary.number, opt.value, "weight")
+        side = _ScopeB("side", thing.loc, text="side", repeat=repeat)
+        scope.add_scope(side, label, label_loc)
+        inner = replace(ctx, tail=True, side=side)
+        if isinstance(thing.body, ast.Group):
+            out = self._body(thing.body.body, cur, side, inner)
+        else:
+            out = self._thing(thing.body, None, None, cur, side, inner, None)
+        if out == cur:
+            raise _error("this side output has no layers", thing.loc)
+        self.sides.append((side, self.nodes[out], weight, thing.loc))
+        return cur  # the main path carries on from where the side output branched off
+
+    # -- block instances -------------------------------------------------------------------
+
+    def _instance(self, call: ast.Layer, label, label_loc, cur, scope, ctx, repeat) -> int:
+        block = self.blocks[call.word]
+        chain = [name for name, _ in ctx.stack]
+        if block.name in chain:
+            path = " → ".join(chain[chain.index(block.name):] + [block.name])
+            raise _error(f"block `{block.name}` uses itself ({path})", call.word_loc)
+        if call.stride is not None or call.options:
+            raise _error(f"block `{block.name}` takes its arguments in parentheses", call.loc,
+                         hint=f"e.g. {block.name}(" + ", ".join(p.name for p in block.params) + ")")
+        env = self._bind(block, call, ctx)
+        text = f"{block.name}(" + ", ".join(env[p.name].text for p in block.params) + ")"
+        instance = _ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
+        scope.add_scope(instance, label, label_loc)
+        inner = _Ctx(env=env, stack=ctx.stack + ((block.name, call.loc),), tail=ctx.tail,
+                     side=ctx.side)
+        try:
+            return self._body(block.body, cur, instance, inner)
+        except SemanticError as exc:
+            raise exc.with_note(Note(f"in `{text}`", call.loc)) from None
+
+    def _bind(self, block: ast.Block, call: ast.Layer, ctx: _Ctx) -> dict[str, ast.Value]:
+        params = block.params
+        signature = f"{block.name}(" + ", ".join(p.name for p in params) + ")"
+        defined = [Note(f"`{signature}` is defined here", block.loc)]
+        if len(call.args) > len(params):
+            extra = call.args[len(params)]
+            raise _error(f"`{block.name}` takes {len(params)} argument"
+                         f"{'s' if len(params) != 1 else ''}, but {len(call.args)} were given",
+                         extra.loc, notes=defined)
+        env = {p.name: _subst(v, ctx) for p, v in zip(params, call.args)}
+        names = [p.name for p in params]
+        for kw in call.keywords:
+            if kw.key not in names:
+                raise _error(f"`{block.name}` has no parameter `{kw.key}`", kw.loc, notes=defined)
+            if kw.key in env:
+                raise _error(f"argument `{kw.key}` is given twice", kw.loc)
+            env[kw.key] = _subst(kw.value, ctx)
+        for p in params:
+            if p.name not in env:
+                if p.default is None:
+                    raise _error(f"`{block.name}` is missing argument `{p.name}`", call.loc,
+                                 hint=f"call it as {signature}", notes=defined)
+                env[p.name] = p.default
+        return env
+
+    # -- layers ----------------------------------------------------------------------------
+
+    def _layer(self, layer: ast.Layer, kind: Kind, said: dict[str, str], label, label_loc,
+               cur, scope, ctx, repeat) -> int:
+        options = self._options(layer, kind, ctx)
+        values = {key: opt for key, opt in self.defaults.get(kind.name, {}).items()}
+        values.update(options)
+        word = {k: _subst_word(v, layer, ctx) for k, v in said.items()}
+        if layer.stride is not None:
+            if "stride" in options:
+                raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
+            values["stride"] = ast.Option("stride", _subst(layer.stride, ctx), layer.stride.loc)
+        typed = {key: _convert(kind.options[key], opt.value, key) for key, opt in values.items()}
+        build = getattr(self, f"_build_{kind.name}")
+        ir_layer = build(layer, word, typed, values)
+        text = _render(layer, ctx)
+        init = None
+        if kind.weighted:
+            init = ir.Init(self.init.scheme, typed.get("std", self.init.std),
+                           typed.get("bias_init", self.init.bias))
+        node = self._add(ir_layer, (cur,), text, layer.loc, ctx, init=init, repeat=repeat)
+        scope.add_node(node, label, label_loc)
+        cur = node.id
+        if typed.get("bn"):
+            cur = self._follower(ir.BatchNorm(), "bn", layer, cur, scope, ctx, repeat)
+        if kind.weighted:
+            if "act" in options:  # written on the layer itself: always honoured
+                function = typed["act"]
+            elif ctx.tail:  # an output layer: logits, not activations
+                function = None
+            else:
+                function = typed.get("act", self.activation)
+            if function is not None:
+                cur = self._follower(ir.Activation(function), function.replace("_", "-"),
+                                     layer, cur, scope, ctx, repeat)
+        return cur
+
+    def _follower(self, layer_ir, text, layer: ast.Layer, cur, scope, ctx, repeat) -> int:
+        node = self._add(layer_ir, (cur,), text, layer.loc, ctx, implicit=True, repeat=repeat)
+        scope.add_node(node)
+        return node.id
+
+    def _options(self, layer: ast.Layer, kind: Kind, ctx: _Ctx) -> dict[str, ast.Option]:
+        given: dict[str, ast.Option] = {}
+        if len(layer.args) > len(kind.positional):
+            extra = layer.args[len(kind.positional)]
+            takes = (f"takes at most {len(kind.positional)} argument(s): "
+                     + ", ".join(kind.positional)) if kind.positional else "takes no arguments"
+            raise _error(f"`{layer.word}` {takes}", extra.loc,
+                         hint=f"e.g. `{kind.example}`" + (" key=value" if kind.options else ""))
+        for key, value in zip(kind.positional, layer.args):
+            given[key] = ast.Option(key, value, value.loc)
+        for opt in (*layer.keywords, *layer.options):
+            self._check_option(kind, opt, ctx.env)
+            if opt.key in given:
+                raise _error(f"option `{opt.key}` is given twice", opt.loc)
+            given[opt.key] = replace(opt, value=_subst(opt.value, ctx) if opt.value else None)
+        return given
+
+    def _check_option(self, kind: Kind, opt: ast.Option, env):
+        if opt.key in kind.options:
+            return
+        if opt.value is None and (vocabulary.match(opt.key) or opt.key in self.blocks):
+            raise _error(f"`{opt.key}` is not an option of `{kind.example}`-style layers",
+                         opt.loc, hint="put one layer per line, or separate layers with `;`")
+        guess = vocabulary.suggest_option(opt.key, kind)
+        allowed = ", ".join(kind.options) or "none"
+        raise _error(f"`{kind.name}` layers have no option `{opt.key}`", opt.loc,
+                     hint=f"did you mean `{guess}`?" if guess else f"options: {allowed}")
+
+    def _add(self, layer, inputs, text, loc, ctx=None, implicit=False, init=None, repeat=None):
+        node = _NodeB(len(self.nodes), layer, tuple(inputs), text, loc, implicit=implicit,
+                      side=ctx.side if ctx else None, init=init, repeat=repeat)
+        self.nodes.append(node)
+        return node
+
+    # One builder per vocabulary kind: (the layer, what its word says, typed options,
+    # the options as written) → an ir layer.
+
+    def _build_conv(self, layer, word, typed, written):
+        kernel = _kernel(word.get("kernel"), typed.get("kernel"), layer, written)
+        channels = _word_int(word["channels"], layer, "channels")
+        pad = typed.get("pad")
+        if pad is None or pad == "same":
+            if pad == "same" and (kernel[0] % 2 == 0 or kernel[1] % 2 == 0):
+                raise _error("`pad=same` needs an odd kernel", written["pad"].loc)
+            pad = tuple(k // 2 if k % 2 else 0 for k in kernel)
+        elif pad == "valid":
+            pad = (0, 0)
+        else:
+            pad = (pad, pad)
+        connections = None
+        if "table" in typed:
+            if typed.get("groups", 1) != 1:
+                raise _error("a conv layer takes either `groups` or a connection `table`",
+                             written["table"].loc)
+            connections = self._connections(typed["table"], channels, written["table"])
+        stride = typed.get("stride", 1)
+        return ir.Conv(channels, kernel, (stride, stride), pad, typed.get("groups", 1),
+                       typed.get("bias", True), connections)
+
+    def _connections(self, name: str, channels: int, opt: ast.Option):
+        table = self.tables.get(name)
+        if table is None:
+            guess = vocabulary.suggest(name, list(self.tables))
+            raise _error(f"no table `{name}`", opt.value.loc,
+                         hint=f"did you mean `{guess}`?" if guess else "define it with `table NAME { ... }`")
+        columns = len(table.rows[0])
+        if columns != channels:
+            raise _error(f"table `{name}` has {columns} columns but the layer has "
+                         f"{channels} output maps", opt.value.loc,
+                         notes=[Note("the table", table.loc)])
+        return tuple(tuple(i for i, row in enumerate(table.rows) if row[j]) for j in range(columns))
+
+    def _build_pool(self, kind: str, layer, word, typed, written):
+        kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
+        stride = typed.get("stride")
+        pad = typed.get("pad", 0)
+        return ir.Pool(kind, kernel, (stride, stride) if stride else kernel, (pad, pad),
+                       typed.get("ceil", False))
+
+    def _build_maxpool(self, layer, word, typed, written):
+        return self._build_pool("max", layer, word, typed, written)
+
+    def _build_avgpool(self, layer, word, typed, written):
+        return self._build_pool("avg", layer, word, typed, written)
+
+    def _build_gap(self, layer, word, typed, written):
+        return ir.GlobalAvgPool()
+
+    def _build_adaptive_avgpool(self, layer, word, typed, written):
+        return ir.AdaptiveAvgPool(_pair(word["size"]))
+
+    def _build_subsample(self, layer, word, typed, written):
+        kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
+        stride = typed.get("stride")
+        return ir.Subsample(kernel, (stride, stride) if stride else kernel)
+
+    def _build_fc(self, layer, word, typed, written):
+        features = _word_int(word["features"], layer, "features")
+        return ir.Linear(features, typed.get("bias", True), typed.get("in"))
+
+    def _build_lrn(self, layer, word, typed, written):
+        convention = typed.get("convention", "paper")
+        return ir.LRN(typed.get("size", 5), typed.get("alpha", 1e-4), typed.get("beta", 0.75),
+                      typed.get("k", 2.0), "caffe" if convention == "pytorch" else convention)
+
+    def _build_softmax(self, layer, word, typed, written):
+        return ir.Softmax()
+
+    def _build_dropout(self, layer, word, typed, written):
+        return ir.Dropout(typed.get("p", 0.5))
+
+    def _build_bn(self, layer, word, typed, written):
+        return ir.BatchNorm(typed.get("eps", 1e-5), typed.get("momentum", 0.1))
+
+    def _build_activation(self, layer, word, typed, written):
+        return ir.Activation(vocabulary.ACTIVATION_WORDS[layer.word.lower()])
+
+
+# -- naming ------------------------------------------------------------------------------
+
+
+class _Names(dict):
+    """Node id → final name, plus the finished scope tree as ``root``."""
+
+    root: ir.Scope
+
+
+class _Namer:
+    """Collapses single-child scopes and names everything (see the module docstring)."""
+
+    def __init__(self, nodes: list[_NodeB]):
+        self.nodes = nodes
+        self.names = _Names()
+
+    def finish(self, root: _ScopeB) -> _Names:
+        self.names[0] = "input"
+        self.names.root = self._scope(root, "", "", is_root=True)
+        return self.names
+
+    @staticmethod
+    def _collapse(scope: _ScopeB) -> tuple[Union[_ScopeB, _NodeB], tuple[_ScopeB, ...]]:
+        """What a scope stands for once single-child scopes are folded into their child,
+        and the scopes folded away (a side output must still learn its final name)."""
+        absorbed: list[_ScopeB] = []
+        while len(scope.children) == 1:
+            only = scope.children[0]
+            absorbed.append(scope)
+            if only.node is not None:
+                return only.node, tuple(absorbed)
+            inner = only.scope
+            scope = _ScopeB("side" if scope.kind == "side" else inner.kind, inner.loc,
+                            text=inner.text, block=inner.block,
+                            repeat=scope.repeat or inner.repeat, children=inner.children)
+            absorbed.append(inner)
+        return scope, tuple(absorbed)
+
+    def _scope(self, scope: _ScopeB, name: str, path: str, is_root=False) -> ir.Scope:
+        children: list[Union[ir.Scope, int]] = []
+        entries = []
+        for child in scope.children:
+            if child.node is not None:
+                entries.append((child, child.node, ()))
+            else:
+                entries.append((child, *self._collapse(child.scope)))
+        _check_duplicates(entries)
+        labels = {child.label for child, _, _ in entries if child.label}
+        bases = Counter(self._base(t) for c, t, _ in entries
+                        if c.label is None and (is_root or not self._positional(t)))
+        counters: Counter = Counter()
+        position = 0
+        for child, target, absorbed in entries:
+            positional = self._positional(target)
+            if isinstance(target, _NodeB) and isinstance(target.layer, ir.Concat):
+                local = None  # the concat node is named after its scope
+            elif child.label is not None:
+                local = child.label
+            elif positional and not is_root:
+                local = str(position)
+            else:
+                base = self._base(target)
+                if bases[base] == 1 and base not in labels:
+                    local = base
+                else:
+                    while True:
+                        counters[base] += 1
+                        local = f"{base}{counters[base]}"
+                        if local not in labels:
+                            break
+            if positional:
+                position += 1
+            full = path if local is None else (f"{path}.{local}" if path else local)
+            for folded in absorbed:
+                folded.final_path = full
+            if isinstance(target, _NodeB):
+                self.names[target.id] = full
+                children.append(target.id)
+            else:
+                children.append(self._scope(target, local, full))
+        scope.final_path = path
+        return ir.Scope(name=name, path=path, kind=scope.kind, children=tuple(children),
+                        text=scope.text, loc=scope.loc, block=scope.block, repeat=scope.repeat)
+
+    @staticmethod
+    def _positional(target) -> bool:
+        """Whether the thing is a submodule in generated code (and so takes a position)."""
+        return isinstance(target, _ScopeB) or ir.emits_module(target.layer)
+
+    @staticmethod
+    def _base(target) -> str:
+        if isinstance(target, _NodeB):
+            return target.layer.op
+        if target.kind == "block":
+            return target.block
+        return target.kind
+
+
+def _check_duplicates(entries):
+    seen: dict[str, Loc | None] = {}
+    for child, _, _ in entries:
+        if child.label is None:
+            continue
+        if child.label in seen:
+            raise _error(f"the label `{child.label}` is used twice in the same scope",
+                         child.label_loc, notes=[Note("first used here", seen[child.label])]
+                         if seen[child.label] else ())
+        seen[child.label] = child.label_loc
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _tail_index(items: tuple[ast.Item, ...]) -> int:
+    """The item whose output is the body's output (soft-max, dropout and side outputs
+    after it do not count): the place where the default activation is left out."""
+    for i in range(len(items) - 1, -1, -1):
+        thing = items[i].thing
+        if isinstance(thing, ast.Side):
+            continue
+        if isinstance(thing, ast.Layer):
+            found = vocabulary.match(thing.word)
+            if found and found[0].name in ("softmax", "dropout"):
+                continue
+        return i
+    return -1
+
+
+def _check_identifier(text: str, loc: Loc | None, what: str):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise _error(f"`{text}` cannot be {what}: use letters, digits and `_`", loc,
+                     hint=f"e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', text)}`")
+    if keyword.iskeyword(text) or text in _RESERVED:
+        raise _error(f"`{text}` cannot be {what}: it is reserved in generated Python code", loc)
+
+
+def _check_table(table: ast.Table):
+    if not table.rows:
+        raise _error(f"table `{table.name}` is empty", table.loc)
+    width = len(table.rows[0])
+    for row, loc in zip(table.rows, table.row_locs):
+        if len(row) != width:
+            raise _error(f"this row of table `{table.name}` has {len(row)} entries, "
+                         f"the first has {width}", loc)
+    for j in range(width):
+        if not any(row[j] for row in table.rows):
+            raise _error(f"column {j} of table `{table.name}` has no X: output map {j} "
+                         f"would read nothing", table.loc)
+
+
+def _subst(value: ast.Value | None, ctx: _Ctx) -> ast.Value | None:
+    """A value with a block parameter replaced by its argument."""
+    if value is None:
+        return None
+    return ctx.env.get(value.text, value)
+
+
+def _subst_word(part: str, layer: ast.Layer, ctx: _Ctx) -> str:
+    """Part of a layer word (`n3x3` in `conv3-n3x3`) with a block parameter replaced."""
+    if part in ctx.env:
+        return ctx.env[part].text
+    return part
+
+
+def _convert(check, value: ast.Value | None, key: str):
+    text = value.text if value is not None else "true"
+    try:
+        return check(text)
+    except OptionError as exc:
+        loc = value.loc if value is not None else None
+        raise _error(f"`{key}` must be {exc}, not `{text}`", loc) from None
+
+
+def _word_int(text: str, layer: ast.Layer, what: str) -> int:
+    if re.fullmatch(r"\d+", text) and int(text) > 0:
+        return int(text)
+    if re.fullmatch(r"[A-Za-z_]\w*", text):
+        raise _error(f"`{text}` in `{layer.word}` is not a number or a parameter of the "
+                     f"enclosing block", layer.word_loc)
+    raise _error(f"the {what} in `{layer.word}` must be a whole number of at least 1",
+                 layer.word_loc)
+
+
+def _pair(text: str) -> ir.Pair:
+    parts = [int(p) for p in text.lower().split("x")]
+    return (parts[0], parts[-1])
+
+
+def _kernel(from_word, from_option, layer: ast.Layer, written) -> ir.Pair:
+    if from_word is not None and from_option is not None:
+        raise _error("the kernel size is given twice", written["kernel"].loc)
+    if from_word is not None:
+        kernel = _pair(from_word)
+    elif from_option is not None:
+        kernel = (from_option, from_option)
+    else:
+        raise _error(f"`{layer.word}` needs a kernel size", layer.word_loc,
+                     hint="write it in the word, as in conv3-64, or give kernel=3")
+    if min(kernel) < 1:
+        raise _error("a kernel size must be at least 1", layer.word_loc)
+    return kernel
+
+
+def _render(layer: ast.Layer, ctx: _Ctx) -> str:
+    """The layer as written, with block parameters replaced by their values."""
+    found = vocabulary.match(layer.word)
+    word = layer.word
+    if found and ctx.env:
+        match = found[0].match(word)
+        pieces, last = [], 0
+        for group in match.re.groupindex:
+            start, end = match.span(group)
+            if start >= 0:
+                pieces += [word[last:start], _subst_word(word[start:end], layer, ctx)]
+                last = end
+        word = "".join(pieces) + word[last:]
+    text = word
+    args = [_subst(v, ctx).text for v in layer.args]
+    args += [f"{o.key}={_subst(o.value, ctx).text}" for o in layer.keywords]
+    if args or (layer.args or layer.keywords):
+        text += "(" + ", ".join(args) + ")"
+    if layer.stride is not None:
+        text += "/" + _subst(layer.stride, ctx).text
+    for opt in layer.options:
+        text += f" {opt.key}" + (f"={_subst(opt.value, ctx).text}" if opt.value else "")
+    return text
+
+
+# -- expect lines ----------------------------------------------------------------------------
+
+NUMERIC_METRICS = {"params": "params", "weights": "weights", "biases": "biases",
+                   "macs": "macs", "flops": "flops", "activations": "neurons",
+                   "neurons": "neurons", "weight-layers": "weight_layers"}
+_SCALES = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+           "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30}
+
+
+def _parse_expect(e: ast.Expect) -> ir.Expectation:
+    metric = e.metric.lower()
+    loc = e.value_loc
+    common = dict(target=e.target, inference=e.inference, approx=e.approx,
+                  tolerance=e.tolerance, disputed=e.disputed,
+                  text=_source_text(e.loc), loc=e.loc)
+    if metric in NUMERIC_METRICS:
+        found = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)([KMGT]i?)?", e.value)
+        if not found:
+            raise _error(f"`{e.value}` is not a count", loc,
+                         hint="write e.g. 138,357,544 or ≈ 133M (K, M, G; Ki = 1024)")
+        digits, suffix = found.group(1).replace(",", ""), found.group(2) or ""
+        if e.tolerance is not None and not e.approx:
+            raise _error("a tolerance goes with `≈`", loc, hint=f"expect {e.metric} ≈ {e.value} ...")
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        value = float(digits) if decimals else int(digits)
+        if not e.approx and (suffix or decimals):
+            raise _error(f"`{e.value}` is rounded: say `≈` for a rounded figure", loc)
+        return ir.Expectation(metric=NUMERIC_METRICS[metric], value=value, scale=_SCALES[suffix],
+                              decimals=decimals, **common)
+    if e.approx or e.tolerance is not None:
+        raise _error(f"`{metric}` is checked exactly; `≈` goes with counts", e.loc)
+    if e.inference:
+        raise _error(f"`inference` goes with counts, not `{metric}`", e.loc)
+    if metric in ("shape", "output"):
+        found = re.fullmatch(r"(\d+)(?:[x×](\d+)[x×](\d+))?", e.value)
+        if not found:
+            raise _error(f"`{e.value}` is not a shape", loc, hint="write C×H×W, e.g. 96x55x55")
+        c, h, w = found.groups()
+        value = ir.Shape(int(c), int(h or 1), int(w or 1), flat=h is None)
+        return ir.Expectation(metric="shape", value=value, scale=1, decimals=0, **common)
+    if metric == "rf":
+        found = re.fullmatch(r"(\d+)(?:x(\d+))?/(\d+)(?:x(\d+))?/(\d+)(?:x(\d+))?", e.value)
+        if not found:
+            raise _error(f"`{e.value}` is not a receptive field", loc,
+                         hint="write size/stride/padding, e.g. 195/32/64 (or 195x195/32x32/64x64)")
+        g = [int(x) if x is not None else None for x in found.groups()]
+        value = ir.ReceptiveField((g[0], g[1] or g[0]), (g[2], g[3] or g[2]), (g[4], g[5] or g[4]))
+        return ir.Expectation(metric="rf", value=value, scale=1, decimals=0, **common)
+    known = sorted(set(NUMERIC_METRICS) | {"shape", "rf"})
+    guess = vocabulary.suggest(metric, known)
+    raise _error(f"cannot expect `{e.metric}`", e.metric_loc,
+                 hint=f"did you mean `{guess}`?" if guess else "one of " + ", ".join(known))
+
+
+def _source_text(loc: Loc) -> str:
+    line = loc.source.line(loc.line)
+    return line[loc.column - 1: loc.end_column - 1 if loc.end_line == loc.line else None].strip()
+

@@ -1,0 +1,144 @@
+"""Source positions and the diagnostics archc reports against them.
+
+Every error a user can cause derives from :class:`ArchcError`.  Errors and warnings
+that belong to a place in a spec render like a compiler's::
+
+    specs/vgg_d.arch:4:1: error: unknown layer `cnov3-64`
+        cnov3-64 ×2; maxpool
+        ^~~~~~~~
+    hint: did you mean `conv3-64`?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """The text of one spec file and the path it is shown under."""
+
+    path: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A span in a source file: 1-based line and column, end column exclusive."""
+
+    source: Source = field(compare=False, repr=False)
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def __str__(self) -> str:
+        return f"{self.source.path}:{self.line}:{self.column}"
+
+    def excerpt(self) -> str:
+        """The source line and a caret under the span."""
+        text = self.source.line(self.line).rstrip("\n")
+        if not text:
+            return ""
+        start = max(self.column - 1, 0)
+        if self.end_line == self.line and self.end_column > self.column:
+            width = self.end_column - self.column
+        else:
+            width = 1
+        # Keep tabs so the caret lines up under what the terminal shows.
+        pad = "".join(c if c == "\t" else " " for c in text[:start])
+        return f"    {text}\n    {pad}^{'~' * (width - 1)}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A secondary location attached to a diagnostic (`note: defined here`)."""
+
+    message: str
+    loc: Loc | None = None
+
+
+def _render(severity: str, message: str, loc: Loc | None, hint: str | None,
+            notes: tuple[Note, ...]) -> str:
+    head = f"{loc}: {severity}: {message}" if loc else f"{severity}: {message}"
+    parts = [head]
+    if loc is not None:
+        excerpt = loc.excerpt()
+        if excerpt:
+            parts.append(excerpt)
+    for note in notes:
+        parts.append(f"{note.loc}: note: {note.message}" if note.loc else f"note: {note.message}")
+    if hint:
+        parts.append(f"hint: {hint}")
+    return "\n".join(parts)
+
+
+class ArchcError(Exception):
+    """Base of every error archc reports to a user; ``str()`` is the full message."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return _render("error", self.message, None, self.hint, ())
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class SpecError(ArchcError):
+    """An error at a place in a spec: syntax, meaning or geometry."""
+
+    def __init__(self, message: str, loc: Loc | None, hint: str | None = None,
+                 notes: tuple[Note, ...] | list[Note] = ()):
+        super().__init__(message, hint)
+        self.loc = loc
+        self.notes = tuple(notes)
+
+    def with_note(self, note: Note) -> "SpecError":
+        """The same error, with one more note (used to say which block instance failed)."""
+        err = type(self).__new__(type(self))
+        SpecError.__init__(err, self.message, self.loc, self.hint, self.notes + (note,))
+        return err
+
+    def render(self) -> str:
+        return _render("error", self.message, self.loc, self.hint, self.notes)
+
+
+class ParseError(SpecError):
+    """The text is not in the archc language."""
+
+
+class SemanticError(SpecError):
+    """The text parses but does not describe a network (unknown layer, bad option, ...)."""
+
+
+class GeometryError(SemanticError):
+    """The network's shapes do not work out (a map shrinks below 1×1, branches disagree, ...)."""
+
+
+class UsageError(ArchcError):
+    """A command-line or API argument is wrong (missing spec file, bad --input, ...)."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A warning: something legal but probably unintended, such as pixels a convolution never reads."""
+
+    message: str
+    loc: Loc | None = None
+    hint: str | None = None
+
+    def render(self) -> str:
+        return _render("warning", self.message, self.loc, self.hint, ())
+

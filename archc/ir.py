@@ -1,0 +1,355 @@
+"""The intermediate representation: a network as a graph of layers.
+
+Plain frozen dataclasses.  :mod:`archc.elaborate` builds a :class:`Network` from the AST;
+:mod:`archc.analysis` returns the same network with :class:`Info` on every node; passes
+(:mod:`archc.passes`) take a network and return a new one.  Nothing here imports torch.
+
+Two views of the same network live side by side:
+
+* ``nodes`` — the dataflow graph, in topological order, one node per layer, activation
+  included (the papers' tables omit ReLU; the IR does not);
+* ``root`` — the :class:`Scope` tree that labels, groups and blocks define.  It decides
+  names: a node's ``name`` is its dotted path in that tree, which is also its path in the
+  generated PyTorch module and therefore its prefix in the ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterator, Union
+
+from .errors import Diagnostic, Loc, Source
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A feature map C×H×W; ``flat`` marks a vector (the output of an FC layer)."""
+
+    channels: int
+    height: int
+    width: int
+    flat: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.channels * self.height * self.width
+
+    def as_list(self) -> list[int]:
+        return [self.channels, self.height, self.width]
+
+    def __str__(self) -> str:
+        if self.flat:
+            return str(self.channels)
+        return f"{self.channels}×{self.height}×{self.width}"
+
+
+# -- layer kinds ---------------------------------------------------------------------------
+# ``op`` is the name tools see (JSON, DOT); it is fixed per class.
+
+
+@dataclass(frozen=True)
+class Input:
+    op: ClassVar[str] = "input"
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Conv:
+    """2-D convolution; ``connections[j]`` lists the input maps output map j reads, when sparse."""
+
+    op: ClassVar[str] = "conv"
+    out_channels: int
+    kernel: Pair
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)
+    groups: int = 1
+    bias: bool = True
+    connections: tuple[tuple[int, ...], ...] | None = None
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Max or average pooling; ``ceil`` is Caffe's (and PyTorch's ``ceil_mode``) rounding."""
+
+    kind: str  # "max" or "avg"
+    kernel: Pair
+    stride: Pair
+    padding: Pair = (0, 0)
+    ceil: bool = False
+
+    @property
+    def op(self) -> str:
+        return f"{self.kind}pool"
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    op: ClassVar[str] = "gap"
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool:
+    """PyTorch's AdaptiveAvgPool2d: pools any input to a fixed ``size``."""
+
+    op: ClassVar[str] = "adaptive_avgpool"
+    size: Pair
+
+
+@dataclass(frozen=True)
+class Subsample:
+    """LeNet-5's subsampling: sum a window, times a trainable coefficient, plus a bias, per map."""
+
+    op: ClassVar[str] = "subsample"
+    kernel: Pair
+    stride: Pair
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Fully connected; ``in_features`` is what the spec says it expects (checked), if it says."""
+
+    op: ClassVar[str] = "fc"
+    out_features: int
+    bias: bool = True
+    in_features: int | None = None
+
+
+@dataclass(frozen=True)
+class LRN:
+    """Cross-channel local response normalisation, b = a / (k + α'·Σa²)^β over ``size`` maps.
+
+    ``convention`` says how ``alpha`` is meant: "paper" (Krizhevsky et al.: α' = α) or
+    "caffe" (Caffe and PyTorch's LocalResponseNorm: α' = α / size).
+    """
+
+    op: ClassVar[str] = "lrn"
+    size: int
+    alpha: float
+    beta: float
+    k: float
+    convention: str = "paper"
+
+    @property
+    def alpha_per_term(self) -> float:
+        return self.alpha if self.convention == "paper" else self.alpha / self.size
+
+    @property
+    def torch_alpha(self) -> float:
+        """The ``alpha`` to give ``nn.LocalResponseNorm`` (which divides by ``size``)."""
+        return self.alpha * self.size if self.convention == "paper" else self.alpha
+
+
+@dataclass(frozen=True)
+class Activation:
+    """relu, tanh, sigmoid, or LeNet-5's scaled_tanh: 1.7159·tanh(2x/3)."""
+
+    function: str
+
+    @property
+    def op(self) -> str:
+        return self.function
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    op: ClassVar[str] = "bn"
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+
+@dataclass(frozen=True)
+class Dropout:
+    op: ClassVar[str] = "dropout"
+    p: float = 0.5
+
+
+@dataclass(frozen=True)
+class Softmax:
+    op: ClassVar[str] = "softmax"
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Joins its inputs on the channel axis (the end of an Inception module)."""
+
+    op: ClassVar[str] = "concat"
+
+
+Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
+              Activation, BatchNorm, Dropout, Softmax, Concat]
+
+WEIGHTED = (Conv, Linear, Subsample)
+"""Layers with trainable weights; the network's activation follows them by default."""
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh")
+
+
+def emits_module(layer: Layer) -> bool:
+    """Whether generated code holds this layer as a submodule (and so gives it a name)."""
+    return not isinstance(layer, (Input, Softmax, Concat))
+
+
+# -- the graph -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Init:
+    """How weights start: the paper's scheme when the spec gives one, else PyTorch's default."""
+
+    scheme: str = "default"  # "default" (PyTorch's) or "normal"
+    std: float | None = None
+    bias: float | None = None
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Per axis (h, w): size, effective stride and effective padding, as defined by Araujo
+    et al. (Distill 2019) and TensorFlow's receptive_field library."""
+
+    size: Pair
+    stride: Pair
+    padding: Pair
+
+
+@dataclass(frozen=True)
+class Info:
+    """What analysis knows about one node."""
+
+    shape: Shape
+    weights: int = 0
+    biases: int = 0
+    macs: int = 0
+    flops: int = 0
+    neurons: int = 0  # output elements of layers with weights ("650,000 neurons")
+    rf: ReceptiveField | None = None
+    rf_note: str | None = None  # why ``rf`` is None, or how branches disagree
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Which copy this is of a layer written once with `×count` (graphs can fold them)."""
+
+    group: int  # the same for every copy made by one `×N`
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    name: str
+    layer: Layer
+    inputs: tuple[int, ...]
+    text: str  # the layer in the spec's own notation, parameters substituted
+    loc: Loc
+    implicit: bool = False  # added by archc (the default activation, `bn=true`), not written
+    side: str | None = None  # the training-only side output this node belongs to
+    init: Init | None = None  # for layers with weights
+    repeat: Repeat | None = None
+    info: Info | None = None  # set by analysis
+
+    @property
+    def op(self) -> str:
+        return self.layer.op
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A named part of the network: the network itself, a group, a block instance, an
+    Inception-style concat, one of its branches, or a side output.  ``children`` holds
+    node ids and nested scopes in order; in generated code each scope is one module."""
+
+    name: str
+    path: str
+    kind: str  # network | group | block | concat | branch | side
+    children: tuple[Union["Scope", int], ...]
+    text: str = ""
+    loc: Loc | None = None
+    block: str | None = None  # the block a block instance came from
+    repeat: Repeat | None = None
+
+    def walk(self) -> Iterator["Scope"]:
+        yield self
+        for child in self.children:
+            if isinstance(child, Scope):
+                yield from child.walk()
+
+    def node_ids(self) -> Iterator[int]:
+        for child in self.children:
+            if isinstance(child, Scope):
+                yield from child.node_ids()
+            else:
+                yield child
+
+
+@dataclass(frozen=True)
+class SideOutput:
+    """A training-only output, e.g. GoogLeNet's auxiliary classifier with its loss weight."""
+
+    name: str
+    node: int
+    weight: float | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """An `expect` line, its value parsed: checked against analysis on every run."""
+
+    metric: str
+    target: str | None
+    inference: bool
+    approx: bool
+    value: object  # int | float | Shape | ReceptiveField-like triple of pairs
+    scale: float  # 1e6 for `133M`: the unit the value was written in
+    decimals: int  # digits after the point as written, for `≈`
+    tolerance: float | None
+    disputed: bool
+    text: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    input: Shape
+    nodes: tuple[Node, ...]
+    root: Scope
+    output: int
+    sides: tuple[SideOutput, ...]
+    expects: tuple[Expectation, ...]
+    source: Source
+    loc: Loc
+    activation: str = "relu"
+    init: Init = field(default_factory=Init)
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def analysed(self) -> bool:
+        return all(node.info is not None for node in self.nodes)
+
+    def node(self, name: str) -> Node | None:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return None
+
+    def scope(self, path: str) -> Scope | None:
+        for scope in self.root.walk():
+            if scope.path == path:
+                return scope
+        return None
+
+    def consumers(self) -> dict[int, list[int]]:
+        """For each node id, the ids of the nodes that read its output."""
+        users: dict[int, list[int]] = {node.id: [] for node in self.nodes}
+        for node in self.nodes:
+            for src in node.inputs:
+                users[src].append(node.id)
+        return users

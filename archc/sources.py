@@ -1,0 +1,83 @@
+"""Where spec files come from: paths, bundled names (`archc stats vgg_e`), `use` targets.
+
+The bundled specs and templates live in the top-level ``specs/`` and ``templates/``
+folders of a checkout; an installed wheel carries copies inside the package
+(``archc/specs``, ``archc/templates``, see pyproject.toml).  Both layouts are found here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+from .errors import Source, UsageError
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    installed = _PACKAGE / name
+    if installed.is_dir():
+        return installed
+    return _PACKAGE.parent / name  # a source checkout or an editable install
+
+
+def specs_dir() -> Path:
+    """The folder of bundled specs (`specs/` in a checkout)."""
+    return _data_dir("specs")
+
+
+def templates_dir() -> Path:
+    """The folder of code-generation templates (`templates/` in a checkout)."""
+    return _data_dir("templates")
+
+
+def bundled() -> list[str]:
+    """Names of the bundled specs, e.g. ``["alexnet", "googlenet", ...]``."""
+    return sorted(p.stem for p in specs_dir().glob("*.arch"))
+
+
+def display_path(path: Path) -> str:
+    """``path`` as a user should see it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def resolve(spec: str | os.PathLike) -> Path:
+    """The file a spec argument names: a path, or the name of a bundled spec."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if path.suffix in ("", ".arch") and path.parent == Path("."):
+        candidate = specs_dir() / (path.stem + ".arch")
+        if candidate.is_file():
+            return candidate
+    names = bundled()
+    close = difflib.get_close_matches(path.stem, names, n=1, cutoff=0.6)
+    if close:
+        hint = f"did you mean `{close[0]}`?"
+    else:
+        hint = "bundled specs: " + ", ".join(names)
+    raise UsageError(f"no spec file `{spec}`", hint=hint)
+
+
+def read(path: Path) -> Source:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read `{path}`: {exc}") from None
+    return Source(display_path(path), text)
+
+
+def find_use(target: str, including: Source) -> Path | None:
+    """The file a `use "..."` line names: next to the including file, else among the bundled specs."""
+    here = Path(including.path).parent if Path(including.path).is_file() else Path.cwd()
+    for base in (here, specs_dir()):
+        candidate = (base / target)
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,181 @@
+"""The layer words of the archc language and the options each one takes.
+
+A word is matched whole (`conv3-64`, `maxpool3`, `FC-4096`, `soft-max`); its named
+groups carry what the word itself says (kernel, channels, features).  Everything else
+comes from options, whose types are checked here so every stage after elaboration can
+trust them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+ACTIVATION_WORDS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
+                    "scaled-tanh": "scaled_tanh", "none": None}
+
+
+class OptionError(ValueError):
+    """A value does not fit the option's type; the message says what was expected."""
+
+
+def _int(text: str) -> int:
+    if not re.fullmatch(r"\d+", text):
+        raise OptionError("a whole number")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise OptionError("a whole number of at least 1")
+    return value
+
+
+def nonnegative(text: str) -> int:
+    return _int(text)
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise OptionError("a number") from None
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise OptionError("a probability such as 0.5 or 40%") from None
+    if not 0 <= value < 1:
+        raise OptionError("a probability in [0, 1), such as 0.5 or 40%")
+    return value
+
+
+def boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0"):
+        return False
+    raise OptionError("true or false")
+
+
+def padding(text: str) -> int | str:
+    if text in ("same", "valid"):
+        return text
+    try:
+        return _int(text)
+    except OptionError:
+        raise OptionError("a whole number, `same` or `valid`") from None
+
+
+def activation(text: str) -> str | None:
+    if text not in ACTIVATION_WORDS:
+        raise OptionError("one of " + ", ".join(f"`{a}`" for a in ACTIVATION_WORDS))
+    return ACTIVATION_WORDS[text]
+
+
+def name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_]\w*", text):
+        raise OptionError("a name")
+    return text
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in options:
+            raise OptionError("one of " + ", ".join(f"`{o}`" for o in options))
+        return text
+    check.__name__ = "choice"
+    return check
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of layer word."""
+
+    name: str
+    pattern: str  # matched against the whole word, case-insensitively
+    example: str  # how the word is usually written, for hints
+    options: dict[str, Callable[[str], object]] = field(default_factory=dict)
+    positional: tuple[str, ...] = ()  # option names that `word(a, b)` fills in order
+    weighted: bool = False  # followed by the network's activation when hidden
+
+    def match(self, word: str) -> re.Match | None:
+        return re.fullmatch(self.pattern, word, flags=re.IGNORECASE)
+
+
+_KERNEL = r"(?P<kernel>\d+(?:x\d+)?)"
+_INIT = {"std": number, "bias_init": number}
+
+KINDS: tuple[Kind, ...] = (
+    Kind("conv", rf"conv{_KERNEL}?-(?P<channels>\w+)", "conv3-64",
+         {"kernel": positive, "stride": positive, "pad": padding, "groups": positive,
+          "bias": boolean, "act": activation, "bn": boolean, "table": name, **_INIT},
+         weighted=True),
+    Kind("maxpool", rf"maxpool{_KERNEL}?", "maxpool",
+         {"stride": positive, "pad": nonnegative, "ceil": boolean}),
+    Kind("avgpool", rf"avgpool{_KERNEL}?", "avgpool",
+         {"stride": positive, "pad": nonnegative, "ceil": boolean}),
+    Kind("gap", r"gap|global-avgpool", "gap"),
+    Kind("adaptive_avgpool", r"adaptive-avgpool(?P<size>\d+(?:x\d+)?)", "adaptive-avgpool7"),
+    Kind("subsample", rf"subsample{_KERNEL}?", "subsample2",
+         {"stride": positive, "act": activation, **_INIT}, weighted=True),
+    Kind("fc", r"(?:fc|linear)-(?P<features>\w+)", "FC-4096",
+         {"act": activation, "bias": boolean, "bn": boolean, "in": positive, **_INIT},
+         weighted=True),
+    Kind("lrn", r"lrn", "LRN",
+         {"size": positive, "alpha": number, "beta": number, "k": number,
+          "convention": choice("paper", "caffe", "pytorch")},
+         positional=("size", "alpha", "beta", "k")),
+    Kind("softmax", r"soft-?max", "soft-max"),
+    Kind("dropout", r"dropout", "dropout", {"p": probability}, positional=("p",)),
+    Kind("bn", r"bn|batchnorm", "bn", {"eps": number, "momentum": number},
+         positional=("eps",)),
+    Kind("activation", r"relu|tanh|sigmoid|scaled-tanh", "relu"),
+)
+
+BY_NAME = {kind.name: kind for kind in KINDS}
+
+# Words people write for a layer, with the letters before the first digit or hyphen:
+# what "did you mean" compares an unknown word's head against.
+_HEADS = ("conv", "maxpool", "avgpool", "gap", "global-avgpool", "adaptive-avgpool",
+          "subsample", "FC", "fc", "linear", "LRN", "soft-max", "softmax", "dropout", "bn",
+          "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh")
+
+
+def match(word: str) -> tuple[Kind, dict[str, str]] | None:
+    """The kind a layer word names and what the word itself says, or None."""
+    for kind in KINDS:
+        found = kind.match(word)
+        if found:
+            return kind, {k: v for k, v in found.groupdict().items() if v is not None}
+    return None
+
+
+def suggest(word: str, names: list[str] | tuple[str, ...] = ()) -> str | None:
+    """The most likely intended spelling of an unknown word (a layer word or one of ``names``)."""
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    head_match = re.match(r"[A-Za-z_]+(?:-[A-Za-z_]+)*", word)
+    if head_match is None:
+        return None
+    head, rest = head_match.group(0), word[head_match.end():]
+    candidates = difflib.get_close_matches(head, _HEADS, n=3, cutoff=0.6)
+    candidates += difflib.get_close_matches(head.lower(), _HEADS, n=3, cutoff=0.6)
+    for candidate in candidates:
+        for spelled in (candidate + rest, candidate + "-" + rest.lstrip("-_")):
+            if match(spelled):
+                return spelled
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def suggest_option(key: str, kind: Kind) -> str | None:
+    close = difflib.get_close_matches(key, list(kind.options), n=1, cutoff=0.6)
+    return close[0] if close else None
