@@ -95,13 +95,10 @@ def _spatial(node: ir.Node, shape: ir.Shape) -> None:
 
 
 def _window_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
-    span = size + 2 * pad - kernel
-    if span < 0:
-        return 0
-    if not ceil:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + pad:  # the last window must start inside the input
+    """Output length of a sliding window: PyTorch's (and Caffe's) rule, rounding down, or up
+    in ceil mode — where the last window may hang over the edge but must start inside."""
+    out = (size + 2 * pad - kernel + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
         out -= 1
     return out
 

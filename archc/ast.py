@@ -3,7 +3,8 @@
 Produced by :mod:`archc.parser`, consumed by :mod:`archc.elaborate`.  Every node keeps
 the :class:`~archc.errors.Loc` it came from so later stages can point back at it.
 Layer words (`conv3-64`, `FC-4096`) are kept as written; the vocabulary that gives
-them meaning lives in :mod:`archc.vocabulary`.
+them meaning lives in :mod:`archc.vocabulary`.  Nodes compare by identity: two
+`conv3-64` written on different lines are different nodes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Union
 from .errors import Loc, Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Value:
     """A number or a word as written: `64`, `1e-4`, `40%`, `true`, `n3x3red`."""
 
@@ -22,7 +23,7 @@ class Value:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Option:
     """`key=value`, or a bare flag such as `ceil` (value None)."""
 
@@ -31,7 +32,7 @@ class Option:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layer:
     """One layer word with its arguments: `conv11-96/4 pad=0`, `dropout(0.4)`, `inception(...)`."""
 
@@ -44,7 +45,7 @@ class Layer:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Group:
     """`name { ... }`: a named sequence (a module in generated code); anonymous groups inline."""
 
@@ -53,7 +54,7 @@ class Group:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Concat:
     """`concat { ... }`: each item is a parallel branch; outputs join on the channel axis."""
 
@@ -61,7 +62,7 @@ class Concat:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Side:
     """`side { ... }`: a training-only side output (GoogLeNet's auxiliary classifiers)."""
 
@@ -73,7 +74,7 @@ class Side:
 Thing = Union[Layer, Group, Concat, Side]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Item:
     """`[label:] thing [×N]` — one statement of a network or block body."""
 
@@ -85,7 +86,7 @@ class Item:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Network:
     """`network vgg_d input 3x224x224`"""
 
@@ -94,7 +95,7 @@ class Network:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Use:
     """`use "lib/inception.arch"` — take the blocks and tables of another file."""
 
@@ -102,7 +103,7 @@ class Use:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Default:
     """`default maxpool ceil=true` — options every layer of that kind gets unless it says otherwise."""
 
@@ -112,7 +113,7 @@ class Default:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Activation:
     """`activation scaled-tanh` — the function after every hidden conv/FC layer."""
 
@@ -120,7 +121,7 @@ class Activation:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Init:
     """`init normal std=0.01 bias=0` — the weight initialisation the paper used."""
 
@@ -129,14 +130,14 @@ class Init:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Param:
     name: str
     default: Value | None
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Block:
     """`block inception(n1x1, ...) { ... }` — a parameterised, reusable piece of network."""
 
@@ -146,7 +147,7 @@ class Block:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
     """`table c3 { X . . ... }` — a connection table; rows are input maps, columns output maps."""
 
@@ -156,7 +157,7 @@ class Table:
     loc: Loc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expect:
     """`expect [inference] METRIC [at NAME] [=|≈] VALUE [±N%] [disputed]`"""
 
@@ -176,7 +177,7 @@ class Expect:
 Statement = Union[Network, Use, Default, Activation, Init, Block, Table, Expect, Item]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spec:
     """One parsed file."""
 

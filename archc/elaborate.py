@@ -176,7 +176,7 @@ class _Elaborator:
                 path = sources.find_use(st.path, spec.source)
                 if path is None:
                     raise _error(f"cannot find `{st.path}`", st.loc,
-                                 hint=f"paths are relative to the spec, or to {sources.specs_dir()}")
+                                 hint="a `use` path is relative to the spec's folder or to the bundled specs")
                 key = str(path.resolve())
                 if key in stack:
                     chain = " → ".join([*(s.rsplit("/", 1)[-1] for s in stack), path.name])
@@ -394,6 +394,9 @@ class _Elaborator:
         values = {key: opt for key, opt in self.defaults.get(kind.name, {}).items()}
         values.update(options)
         word = {k: _subst_word(v, layer, ctx) for k, v in said.items()}
+        for key, written in said.items():
+            if word[key] != written:  # a block parameter: check its value here, once
+                _word_int(word[key], layer, key, parameter=written)
         if layer.stride is not None:
             if "stride" in options:
                 raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
@@ -719,9 +722,12 @@ def _convert(check, value: ast.Value | None, key: str):
         raise _error(f"`{key}` must be {exc}, not `{text}`", loc) from None
 
 
-def _word_int(text: str, layer: ast.Layer, what: str) -> int:
+def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = None) -> int:
     if re.fullmatch(r"\d+", text) and int(text) > 0:
         return int(text)
+    if parameter is not None:
+        raise _error(f"the {what} in `{layer.word}` must be a whole number of at least 1, "
+                     f"but `{parameter}` is `{text}`", layer.word_loc)
     if re.fullmatch(r"[A-Za-z_]\w*", text):
         raise _error(f"`{text}` in `{layer.word}` is not a number or a parameter of the "
                      f"enclosing block", layer.word_loc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from importlib import resources
+from pathlib import Path
 
 import lark
 from lark import Token, Transformer, v_args
@@ -57,7 +57,7 @@ def _expected(terminals) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
-    grammar = resources.files("archc").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
                      maybe_placeholders=True, cache=True)
 

@@ -1,0 +1,178 @@
+"""The `archc` command line.
+
+Exit codes: 0 success; 1 an `expect` line does not hold; 2 bad input — a spec that does
+not parse or analyse, a missing file, a wrong argument.  Errors and warnings go to stderr.
+Subcommands import what they need when they run, so `archc --help` is instant and
+`archc stats` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ArchcError, SpecError
+
+EXIT_OK, EXIT_EXPECT, EXIT_INPUT = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return args.run(args)
+    except ArchcError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `archc stats ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="archc",
+        description="Compile convolutional-network architectures written the way the "
+                    "classic papers print them.",
+        epilog="Exit codes: 0 ok, 1 an expect line does not hold, 2 bad input.")
+    parser.add_argument("--version", action="version", version=f"archc {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name, (run, configure, summary) in _COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        configure(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def _spec_args(parser: argparse.ArgumentParser, several: bool = True):
+    parser.add_argument("specs" if several else "spec", nargs="+" if several else None,
+                        metavar="SPEC", help="a .arch file, or the name of a bundled spec "
+                                             "such as vgg_e (see `archc specs`)")
+
+
+def _quiet(parser: argparse.ArgumentParser):
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+def _configure_stats(parser: argparse.ArgumentParser):
+    from .stats import FORMATS
+
+    _spec_args(parser)
+    parser.add_argument("--format", "-f", choices=FORMATS, default="table",
+                        help="output format (default: table)")
+    parser.add_argument("--input", metavar="CxHxW",
+                        help="analyse at another input size, e.g. 3x227x227 "
+                             "(expect lines are then not checked)")
+    parser.add_argument("--all", action="store_true",
+                        help="also list the activations archc adds after conv and FC layers")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also draw params and MACs per layer (or per network) to FILE "
+                             "(.png, .svg or .pdf)")
+    _quiet(parser)
+
+
+def _stats(args) -> int:
+    from . import api, stats
+
+    nets = [api.analyze(spec, input=args.input) for spec in args.specs]
+    failed = False
+    for net in nets:
+        _warn(net, args.quiet)
+        if args.input is None:
+            failed |= _report_expects(net, args.quiet)
+    sys.stdout.write(stats.render(nets, args.format, args.all))
+    if args.plot:
+        from . import plot
+
+        written = plot.plot(nets, args.plot)
+        print(f"wrote {written}", file=sys.stderr)
+    return EXIT_EXPECT if failed else EXIT_OK
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def _configure_check(parser: argparse.ArgumentParser):
+    _spec_args(parser)
+    _quiet(parser)
+
+
+def _check(args) -> int:
+    from . import api, verify
+
+    status = EXIT_OK
+    for spec in args.specs:
+        try:
+            net = api.analyze(spec)
+        except ArchcError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = EXIT_INPUT
+            continue
+        _warn(net, args.quiet)
+        failed = _report_expects(net, args.quiet)
+        outcomes = verify.check(net)
+        held = sum(o.holds for o in outcomes)
+        verdict = "FAILED" if failed else "ok"
+        print(f"{verdict:6} {net.source.path}: {net.name}, {held} of {len(outcomes)} "
+              f"expect lines hold")
+        if failed and status == EXIT_OK:
+            status = EXIT_EXPECT
+    return status
+
+
+def _warn(net, quiet: bool):
+    if not quiet:
+        for warning in net.warnings:
+            print(warning.render(), file=sys.stderr)
+
+
+def _report_expects(net, quiet: bool) -> bool:
+    """Print failed (and, unless quiet, disputed) expect lines; True if any failed."""
+    from . import verify
+
+    failed = False
+    for outcome in verify.check(net):
+        if outcome.failed:
+            failed = True
+            print(SpecError(outcome.message, outcome.expectation.loc).render(), file=sys.stderr)
+        elif outcome.expectation.disputed and not quiet:
+            print(f"{outcome.expectation.loc}: note: {outcome.message}", file=sys.stderr)
+    return failed
+
+
+# -- specs -------------------------------------------------------------------------------------
+
+
+def _configure_specs(parser: argparse.ArgumentParser):
+    pass
+
+
+def _specs(args) -> int:
+    from . import sources
+
+    folder = sources.specs_dir()
+    for name in sources.bundled():
+        first = (folder / f"{name}.arch").read_text(encoding="utf-8").splitlines()[0]
+        title = first.lstrip("# ").split(" — ")[0] if first.startswith("#") else ""
+        print(f"{name:12} {title}")
+    print(f"\n(in {folder})")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "stats": (_stats, _configure_stats,
+              "per-layer shapes, parameters, MACs and receptive fields, and totals"),
+    "check": (_check, _configure_check,
+              "parse and analyse specs and verify their expect lines"),
+    "specs": (_specs, _configure_specs, "list the bundled specs"),
+}

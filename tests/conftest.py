@@ -1,0 +1,35 @@
+"""Shared test helpers: running the CLI in-process and golden files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from archc import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SPECS = ROOT / "specs"
+
+# ARCHC_UPDATE_GOLDEN=1 rewrites expected files on purpose; review the diff before committing.
+UPDATE_GOLDEN = os.environ.get("ARCHC_UPDATE_GOLDEN") == "1"
+
+
+def assert_golden(actual: str, expected_path: Path):
+    if UPDATE_GOLDEN or not expected_path.exists():
+        if not UPDATE_GOLDEN:
+            pytest.fail(f"{expected_path} is missing; run with ARCHC_UPDATE_GOLDEN=1 to create it")
+        expected_path.write_text(actual, encoding="utf-8")
+    assert actual == expected_path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `archc ARGS...` in-process; returns (exit code, stdout, stderr)."""
+    def run(*args: str):
+        code = cli.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -1,0 +1,174 @@
+"""The `archc` command: stats, check and specs, their formats and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SPECS
+
+VGG = [SPECS / f"{n}.arch" for n in ("vgg_a", "vgg_a_lrn", "vgg_b", "vgg_c", "vgg_d", "vgg_e")]
+
+
+def test_stats_by_bundled_name(run_cli):
+    code, out, err = run_cli("stats", "vgg_e")
+    assert code == 0
+    assert out.startswith("vgg_e — ")
+    assert "features.0    conv3-64   64×224×224" in out
+    assert "143,667,240" in out and "19,632,062,464" in out
+    assert " relu " not in out  # the activations archc adds are hidden, as in the paper
+
+
+def test_stats_all_shows_added_activations(run_cli):
+    _, out, _ = run_cli("stats", "vgg_a", "--all")
+    assert "features.1    relu" in out
+
+
+def test_stats_markdown(run_cli):
+    _, out, _ = run_cli("stats", "nin", "--format", "markdown")
+    assert "| name | layer | output | params | MACs | receptive field |" in out
+    assert "| mlpconv1.0 | conv3-16 | 16×30×30 | 448 | 388,800 | 3/1/0 |" in out
+
+
+def test_stats_csv_lists_every_node(run_cli):
+    _, out, _ = run_cli("stats", "lenet5", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["name"] for r in rows][:3] == ["input", "C1", "scaled_tanh1"]
+    assert {r["name"]: int(r["params"]) for r in rows}["C3"] == 1516
+
+
+def test_json_contract(run_cli):
+    code, out, _ = run_cli("stats", "googlenet", "--format", "json", "-q")
+    data = json.loads(out)
+    assert code == 0
+    assert data["network"] == "googlenet" and data["input"] == [3, 224, 224]
+    assert set(data["totals"]) >= {"params", "macs", "flops", "activations"}
+    assert all(isinstance(v, int) for v in data["totals"].values())
+    layer_keys = {"name", "op", "text", "source", "output", "params", "macs", "rf"}
+    for layer in data["layers"]:
+        assert layer_keys <= set(layer)
+        assert isinstance(layer["name"], str) and isinstance(layer["params"], int)
+        assert len(layer["output"]) == 3 and all(isinstance(d, int) for d in layer["output"])
+        file, line = layer["source"].rsplit(":", 1)
+        assert file.endswith(".arch") and line.isdigit()
+        if layer["rf"] is not None:
+            assert {k: len(v) for k, v in layer["rf"].items()} == {"size": 2, "stride": 2, "padding": 2}
+    by_name = {layer["name"]: layer for layer in data["layers"]}
+    assert by_name["inception_3a"]["op"] == "concat"
+    assert by_name["inception_3a"]["output"] == [256, 28, 28]
+    assert by_name["inception_3a.branch2.2"]["text"] == "conv3-128"
+    assert by_name["inception_3a.branch2.2"]["source"].startswith("specs/lib/inception.arch:")
+    ops = {layer["op"] for layer in data["layers"]}
+    assert {"input", "conv", "relu", "maxpool", "avgpool", "lrn", "concat", "fc", "dropout",
+            "softmax"} <= ops
+    assert sum(layer["params"] for layer in data["layers"]) == data["totals"]["params"]
+    # Topological order: every input is listed before the layer that reads it.
+    seen = set()
+    for layer in data["layers"]:
+        assert set(layer["inputs"]) <= seen
+        seen.add(layer["name"])
+
+
+def test_json_of_several_specs_is_a_list(run_cli):
+    _, out, _ = run_cli("stats", "nin", "lenet5", "-f", "json")
+    assert [d["network"] for d in json.loads(out)] == ["nin", "lenet5"]
+
+
+def test_vgg_table_2_side_by_side(run_cli):
+    code, out, _ = run_cli("stats", *VGG)
+    assert code == 0
+    header, rule, *rows = out.splitlines()
+    assert header.split() == ["vgg_a", "vgg_a_lrn", "vgg_b", "vgg_c", "vgg_d", "vgg_e"]
+    table = {row[:17].strip(): row[17:].split() for row in rows if row.strip()}
+    assert table["params (millions)"] == ["133", "133", "133", "134", "138", "144"]
+    assert table["weight layers"] == ["11", "11", "13", "16", "16", "19"]
+
+
+def test_comparison_csv(run_cli):
+    _, out, _ = run_cli("stats", *VGG[:2], "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["params"]) for r in rows] == [132_863_336, 132_863_336]
+
+
+def test_input_override_warns_and_skips_expects(run_cli):
+    code, out, err = run_cli("stats", "alexnet", "--input", "3x224x224")
+    assert code == 0  # the spec's expect lines describe 227×227 and are not checked
+    assert "conv1" in err and "never read" in err and "3×227×227" in err
+    assert "96×54×54" in out
+
+
+def test_failed_expect_exits_1_and_points_at_the_line(run_cli, tmp_path):
+    spec = tmp_path / "wrong.arch"
+    spec.write_text("network w input 3x32x32\nconv3-16\nexpect params 449\n")
+    code, out, err = run_cli("check", spec)
+    assert code == 1
+    assert "FAILED" in out
+    assert f"{spec}:3:1: error: expect params 449 does not hold: archc computes 448" in err
+    assert "    ^~~" in err
+    code, out, err = run_cli("stats", spec)
+    assert code == 1 and "448" in out
+
+
+def test_check_every_bundled_spec(run_cli):
+    code, out, err = run_cli("check", *sorted(SPECS.glob("*.arch")))
+    assert code == 0
+    assert out.count("ok ") == len(list(SPECS.glob("*.arch")))
+    assert "warning:" in err and "disputed" in err  # GoogLeNet's ceil pools, its 1.5G budget
+    code, out, err = run_cli("check", "-q", "googlenet")
+    assert code == 0 and err == ""
+
+
+def test_check_continues_past_a_bad_spec(run_cli, tmp_path):
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network b input 3x32x32\ncnov3-8\n")
+    code, out, err = run_cli("check", bad, "nin")
+    assert code == 2
+    assert "did you mean `conv3-8`" in err
+    assert out.startswith("ok ") and "nin.arch: nin, 8 of 8 expect lines hold" in out
+
+
+def test_missing_spec_suggests_a_bundled_one(run_cli):
+    code, _, err = run_cli("stats", "vgg_ee")
+    assert code == 2
+    assert err.startswith("error: no spec file `vgg_ee`") and "did you mean `vgg_e`" in err
+
+
+def test_bad_input_option(run_cli):
+    code, _, err = run_cli("stats", "nin", "--input", "32x32")
+    assert code == 2 and "not an input shape" in err
+
+
+def test_specs_lists_the_bundled_specs(run_cli):
+    code, out, _ = run_cli("specs")
+    assert code == 0
+    for name in ("alexnet", "googlenet", "lenet5", "nin", "vgg_a", "vgg_e", "zfnet"):
+        assert f"\n{name} " in "\n" + out
+
+
+def _run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+def test_stats_does_not_import_torch():
+    probe = ("import sys; from archc.cli import main; code = main(['stats', 'vgg_e', '-f', 'json']);"
+             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)")
+    result = _run("-c", probe)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00garbage", b"network", b"network x input 0x1x1\nFC-1"])
+def test_no_traceback_on_garbage(tmp_path, content):
+    spec = tmp_path / "garbage.arch"
+    spec.write_bytes(content)
+    result = _run("-m", "archc", "check", str(spec))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "error:" in result.stderr
+
+
+def test_python_dash_m_and_version():
+    assert _run("-m", "archc", "--version").stdout.startswith("archc ")

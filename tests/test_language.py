@@ -1,0 +1,252 @@
+"""The archc language: what each construct means once elaborated."""
+
+from __future__ import annotations
+
+import pytest
+
+import archc
+from archc import ir
+from archc.parser import parse
+
+
+def net(body: str, input: str = "3x32x32") -> ir.Network:
+    return archc.analyze(f"network t input {input}\n{body}\n")
+
+
+def ops(n: ir.Network) -> list[str]:
+    return [node.op for node in n.nodes]
+
+
+def names(n: ir.Network) -> list[str]:
+    return [node.name for node in n.nodes]
+
+
+# -- the papers' notation ------------------------------------------------------------------------
+
+
+def test_vgg_table_1_notation_as_printed():
+    a = net("conv3-64 ×2; maxpool\nconv1-512\nFC-4096; dropout; FC-1000; soft-max  # head")
+    assert ops(a) == ["input", "conv", "relu", "conv", "relu", "maxpool", "conv", "relu",
+                      "fc", "relu", "dropout", "fc", "softmax"]
+    conv1 = a.nodes[6].layer
+    assert (conv1.kernel, conv1.padding, conv1.out_channels) == ((1, 1), (0, 0), 512)
+
+
+@pytest.mark.parametrize("repeat", ["×2", "x2", "× 2"])
+def test_repeat_spellings(repeat):
+    assert ops(net(f"conv3-8 {repeat}")).count("conv") == 2
+
+
+def test_semicolons_newlines_and_comments_are_equivalent():
+    one = net("conv3-8; maxpool; FC-10")
+    other = net("# a comment\nconv3-8   # another\n\nmaxpool\nFC-10\n")
+    assert ops(one) == ops(other)
+
+
+def test_numbers_in_argument_lists_are_not_thousands():
+    text = "block b(x, y, z) { conv1-x; conv1-y; conv1-z }\nb(64,128,256)"
+    widths = [n.info.shape.channels for n in net(text).nodes if n.op == "conv"]
+    assert widths == [64, 128, 256]
+
+
+def test_every_node_knows_where_it_was_written():
+    spec = parse("network t input 3x8x8\n\nconv3-8 ×2\n  pool: maxpool\n", "x.arch")
+    item = spec.statements[1]
+    assert (item.loc.line, item.loc.column) == (3, 1)
+    assert (item.repeat_loc.line, item.repeat_loc.column) == (3, 9)
+    n = archc.analyze("network t input 3x8x8\n\nconv3-8 ×2\n  pool: maxpool\n")
+    assert [(x.loc.line, x.loc.column) for x in n.nodes if x.op in ("conv", "maxpool")] == \
+        [(3, 1), (3, 1), (4, 9)]
+
+
+def test_text_is_the_layer_in_the_specs_notation():
+    n = net("conv1: conv11-96/4 pad=0; dropout(40%); LRN size=5", input="3x227x227")
+    assert [x.text for x in n.nodes if not x.implicit][1:] == [
+        "conv11-96/4 pad=0", "dropout(40%)", "LRN size=5"]
+
+
+# -- layer options ---------------------------------------------------------------------------
+
+
+def test_conv_padding_defaults_to_same_for_odd_kernels():
+    n = net("conv5-8; conv4-8; conv3-8 pad=valid; conv3-8 pad=2")
+    pads = [x.layer.padding for x in n.nodes if x.op == "conv"]
+    assert pads == [(2, 2), (0, 0), (0, 0), (2, 2)]
+
+
+def test_stride_suffix_and_option_agree():
+    a = net("conv7-64/2").nodes[1].layer
+    b = net("conv7-64 stride=2").nodes[1].layer
+    assert a == b and a.stride == (2, 2)
+    with pytest.raises(archc.SemanticError, match="stride is given twice"):
+        net("conv7-64/2 stride=2")
+
+
+def test_non_square_kernels():
+    layer = net("conv1x7-8").nodes[1].layer
+    assert (layer.kernel, layer.padding) == ((1, 7), (0, 3))
+
+
+def test_pooling_defaults_and_overlapping_pooling():
+    n = net("maxpool; maxpool3/2; avgpool3 pad=1 ceil", input="3x64x64")
+    pools = [x.layer for x in n.nodes if x.op in ("maxpool", "avgpool")]
+    assert [(p.kernel, p.stride, p.padding, p.ceil) for p in pools] == [
+        ((2, 2), (2, 2), (0, 0), False), ((3, 3), (2, 2), (0, 0), False),
+        ((3, 3), (3, 3), (1, 1), True)]
+
+
+def test_dropout_probability_forms():
+    ps = [x.layer.p for x in net("dropout; dropout(0.4); dropout p=70%").nodes[1:]]
+    assert ps == [0.5, 0.4, 0.7]
+
+
+def test_lrn_conventions():
+    paper, caffe, torch_ = (x.layer for x in net(
+        "LRN; LRN(5, 1e-4, 0.75, 1) convention=caffe; LRN convention=pytorch").nodes[1:])
+    assert (paper.alpha_per_term, paper.torch_alpha) == (1e-4, pytest.approx(5e-4))
+    assert caffe.alpha_per_term == pytest.approx(2e-5) and caffe.torch_alpha == 1e-4
+    assert torch_.convention == "caffe"
+
+
+def test_defaults_apply_unless_a_layer_says_otherwise():
+    n = net("default maxpool ceil=true\ndefault conv bias=false\n"
+            "maxpool3/2; maxpool3/2 ceil=false; conv3-8; conv3-8 bias=true", input="3x33x33")
+    assert [x.layer.ceil for x in n.nodes if x.op == "maxpool"] == [True, False]
+    assert [x.layer.bias for x in n.nodes if x.op == "conv"] == [False, True]
+
+
+def test_batch_norm_flag_comes_between_layer_and_activation():
+    n = net("default conv bn=true\nconv3-8; FC-10")
+    assert ops(n) == ["input", "conv", "bn", "relu", "fc"]
+    assert n.nodes[2].implicit and n.nodes[2].info.params == 16
+
+
+# -- activations -------------------------------------------------------------------------------
+
+
+def test_activation_follows_hidden_layers_but_not_the_output():
+    assert ops(net("conv3-8; FC-64; FC-10; soft-max")) == [
+        "input", "conv", "relu", "fc", "relu", "fc", "softmax"]
+
+
+def test_dropout_and_softmax_after_the_output_layer_do_not_make_it_hidden():
+    assert ops(net("FC-64; FC-10; dropout; soft-max"))[-3:] == ["fc", "dropout", "softmax"]
+
+
+def test_output_layer_inside_a_group():
+    n = net("head { FC-64; FC-10 }")
+    assert ops(n) == ["input", "fc", "relu", "fc"]
+
+
+def test_network_activation_and_per_layer_override():
+    n = net("activation tanh\nconv3-8; conv3-8 act=sigmoid; conv3-8 act=none; FC-10 act=relu")
+    assert ops(n) == ["input", "conv", "tanh", "conv", "sigmoid", "conv", "fc", "relu"]
+    assert ops(net("activation none\nconv3-8; FC-10")) == ["input", "conv", "fc"]
+
+
+def test_explicit_activation_layers():
+    assert ops(net("conv3-8 act=none; scaled-tanh; FC-10"))[1:] == ["conv", "scaled_tanh", "fc"]
+
+
+# -- naming ------------------------------------------------------------------------------------
+
+
+def test_names_inside_groups_are_sequential_positions():
+    n = net("features { conv3-8 ×2; maxpool }\nclassifier { FC-32; dropout; FC-10 }")
+    assert names(n)[1:] == ["features.0", "features.1", "features.2", "features.3",
+                            "features.4", "classifier.0", "classifier.1", "classifier.2",
+                            "classifier.3"]
+
+
+def test_top_level_names_follow_kind_and_labels():
+    n = net("conv3-8; conv3-8; pool: maxpool; FC-10; soft-max")
+    assert names(n)[1:] == ["conv1", "relu1", "conv2", "relu2", "pool", "fc", "softmax"]
+
+
+def test_auto_names_skip_labels():
+    n = net("conv3-8; conv1: conv3-8; conv3-8")
+    assert [x.name for x in n.nodes if x.op == "conv"] == ["conv2", "conv1", "conv3"]
+
+
+def test_labelled_repeats_are_numbered_like_caffe():
+    n = net("conv1: conv3-64 ×2")
+    assert [x.name for x in n.nodes if x.op == "conv"] == ["conv1_1", "conv1_2"]
+
+
+def test_a_scope_with_one_thing_is_that_thing():
+    text = ("block basic(c) { conv: conv1-c act=none; bn: bn; relu }\n"
+            "block single(c) { FC-c act=none }\n"
+            "stem: basic(8)\nhead: single(10)")
+    n = net(text)
+    assert names(n)[1:] == ["stem.conv", "stem.bn", "stem.2", "head"]
+
+
+def test_concat_branches_and_their_names():
+    text = ("mix: concat {\n  a: conv1-8\n  b { conv1-4; conv3-8 }\n  maxpool3/1 pad=1\n}")
+    n = net(text)
+    assert n.node("mix").op == "concat"
+    assert n.node("mix").info.shape.as_list() == [19, 32, 32]
+    assert {"mix.a.0", "mix.a.1", "mix.b.0", "mix.b.2", "mix.2"} <= set(names(n))
+
+
+def test_concat_needs_two_branches():
+    with pytest.raises(archc.SemanticError, match="two or more branches"):
+        net("concat { conv1-8 }")
+
+
+# -- blocks, use, sides ------------------------------------------------------------------------
+
+
+def test_block_arguments_by_position_keyword_and_default():
+    text = "block b(c, k=3, s=1) { conv-c kernel=k stride=s }\nb(8); b(8, s=2); b(c=4, k=1)"
+    convs = [x.layer for x in net(text).nodes if x.op == "conv"]
+    assert [(c.out_channels, c.kernel[0], c.stride[0]) for c in convs] == [
+        (8, 3, 1), (8, 3, 2), (4, 1, 1)]
+
+
+def test_block_instance_text_shows_its_arguments():
+    n = net("block b(c) { conv3-c; maxpool }\nx: b(16)")
+    assert n.root.children[0].text == "b(16)" and n.root.children[0].block == "b"
+    assert n.node("x.0").text == "conv3-16"
+
+
+def test_blocks_from_a_library_file():
+    n = archc.analyze("network t input 3x28x28\nuse \"lib/inception.arch\"\n"
+                      "i: inception(64, 96, 128, 16, 32, 32)\n")
+    assert n.node("i").info.shape.as_list() == [256, 28, 28]
+
+
+def test_a_block_name_cannot_be_a_layer_word():
+    with pytest.raises(archc.SemanticError, match="layer word"):
+        net("block relu(c) { conv3-c }\nrelu(3)")
+
+
+def test_side_outputs_branch_off_and_the_main_path_continues():
+    n = net("conv3-8\naux: side weight=0.3 { gap; FC-10 }\nconv3-16; gap; FC-10")
+    assert [(s.name, s.weight) for s in n.sides] == [("aux", 0.3)]
+    side_nodes = [x for x in n.nodes if x.side == "aux"]
+    assert [x.op for x in side_nodes] == ["gap", "fc"]
+    after = n.nodes[side_nodes[-1].id + 1]
+    assert after.op == "conv" and n.nodes[after.inputs[0]].op == "relu"
+    assert n.nodes[n.output].op == "fc" and n.nodes[n.output].side is None
+
+
+def test_connection_tables():
+    n = net("table t {\n X . X\n . X X\n}\nconv3-3 table=t", input="2x8x8")
+    layer = n.nodes[1].layer
+    assert layer.connections == ((0,), (1,), (0, 1))
+    assert n.nodes[1].info.weights == 4 * 9
+
+
+def test_init_scheme_and_per_layer_bias():
+    n = net("init normal std=0.01 bias=0\nconv3-8 bias_init=1; FC-10")
+    conv, fc = (x for x in n.nodes if x.op in ("conv", "fc"))
+    assert conv.init == ir.Init("normal", 0.01, 1.0)
+    assert fc.init == ir.Init("normal", 0.01, 0.0)
+
+
+def test_input_override():
+    n = archc.analyze("network t input 3x32x32\nconv3-8", input="3x64x64")
+    assert n.nodes[-1].info.shape.as_list() == [8, 64, 64]
+    with pytest.raises(archc.UsageError):
+        archc.analyze("network t input 3x32x32\nconv3-8", input="64x64")
