@@ -6,15 +6,18 @@
     138357544
 
 The pipeline: text --parser--> AST --elaborate--> IR --analysis--> annotated IR
---passes--> lowered IR --codegen--> PyTorch module.  Importing archc does not import torch.
+--passes--> lowered IR --codegen--> PyTorch module.  Importing archc does not import torch;
+``archc.load``/``archc.build`` import the generated module, which does.
+
+    >>> model = archc.build("vgg_d", num_classes=10)
 """
 
 from .analysis import Totals, totals
-from .api import analyze
+from .api import analyze, build, generate, load
 from .errors import ArchcError, GeometryError, ParseError, SemanticError, SpecError, UsageError
 from .verify import check
 
 __version__ = "0.1.0"
 
-__all__ = ["analyze", "check", "totals", "Totals", "ArchcError", "SpecError", "ParseError",
+__all__ = ["analyze", "build", "check", "generate", "load", "totals", "Totals", "ArchcError", "SpecError", "ParseError",
            "SemanticError", "GeometryError", "UsageError", "__version__"]

@@ -150,6 +150,44 @@ def _report_expects(net, quiet: bool) -> bool:
     return failed
 
 
+# -- compile -----------------------------------------------------------------------------------
+
+
+def _configure_compile(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="a .py file, a folder, or - for standard output "
+                             "(default: NAME.py here, NAME being the network's)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite PATH even if archc did not write it")
+    _quiet(parser)
+
+
+def _compile(args) -> int:
+    from pathlib import Path
+
+    from . import analysis, api, codegen, output
+
+    net = api.analyze(args.spec)
+    _warn(net, args.quiet)
+    failed = _report_expects(net, args.quiet)
+    source = codegen.generate(net)
+    if args.output == "-":
+        sys.stdout.write(source)
+    else:
+        path = Path(args.output or f"{net.name}.py")
+        if path.is_dir():
+            path = path / f"{net.name}.py"
+        output.write(path, source, force=args.force,
+                     ours=output.starts_with(codegen.MARKER.encode()))
+        params = analysis.totals(net).params
+        print(f"wrote {path}: class {codegen.class_name(net)}, {params:,} parameters")
+        if not path.stem.isidentifier():
+            print(f"warning: `{path.name}` cannot be imported by name; call it e.g. "
+                  f"`{net.name}.py`", file=sys.stderr)
+    return EXIT_EXPECT if failed else EXIT_OK
+
+
 # -- specs -------------------------------------------------------------------------------------
 
 
@@ -174,5 +212,7 @@ _COMMANDS = {
               "per-layer shapes, parameters, MACs and receptive fields, and totals"),
     "check": (_check, _configure_check,
               "parse and analyse specs and verify their expect lines"),
+    "compile": (_compile, _configure_compile,
+                "write the PyTorch module for a spec"),
     "specs": (_specs, _configure_specs, "list the bundled specs"),
 }

@@ -32,8 +32,10 @@ from .errors import Loc, Note, SemanticError
 from .parser import parse
 from .vocabulary import Kind, OptionError
 
-# Attributes of torch.nn.Module that a label must not shadow in generated code.
+# Attributes of torch.nn.Module, and of the classes archc generates, that a label must not
+# shadow in generated code.
 _RESERVED = frozenset("""
+    backend hparams dense reset_parameters INPUT_SHAPE SPEC_INIT SIDE_WEIGHTS
     add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
     dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
     get_submodule half ipu load_state_dict modules mtia named_buffers named_children
@@ -581,8 +583,11 @@ class _Namer:
             if only.node is not None:
                 return only.node, tuple(absorbed)
             inner = only.scope
-            scope = _ScopeB("side" if scope.kind == "side" else inner.kind, inner.loc,
-                            text=inner.text, block=inner.block,
+            # Keep the more telling description: a block call's text (`inception(64, ...)`)
+            # over the `concat` or group it consists of.
+            shown = scope if scope.kind == "block" else inner
+            scope = _ScopeB("side" if scope.kind == "side" else inner.kind, shown.loc,
+                            text=shown.text, block=scope.block or inner.block,
                             repeat=scope.repeat or inner.repeat, children=inner.children)
             absorbed.append(inner)
         return scope, tuple(absorbed)

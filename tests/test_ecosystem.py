@@ -1,0 +1,136 @@
+"""Generated modules among the tools people already use: torchvision's weights,
+torch.compile, torch.export, ONNX, channels_last, pickling and deepcopy."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import warnings
+
+import pytest
+import torch
+import torchvision.models as tvm
+
+import archc
+from conftest import SPECS
+
+# The spec that describes each torchvision model exactly.
+TORCHVISION = [("vgg_a", "vgg11"), ("vgg_b", "vgg13"), ("vgg_d", "vgg16"), ("vgg_e", "vgg19"),
+               ("vgg11_bn", "vgg11_bn"), ("vgg13_bn", "vgg13_bn"), ("vgg16_bn", "vgg16_bn"),
+               ("vgg19_bn", "vgg19_bn"), ("alexnet_tv", "alexnet"), ("googlenet_tv", "googlenet")]
+
+
+def torchvision_model(name: str) -> torch.nn.Module:
+    if name == "googlenet":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return tvm.googlenet(aux_logits=True, init_weights=True)
+    return getattr(tvm, name)()
+
+
+def build(name: str, **kwargs) -> torch.nn.Module:
+    return archc.build(SPECS / f"{name}.arch", **kwargs)
+
+
+@pytest.mark.parametrize("ours, theirs", TORCHVISION, ids=[t for _, t in TORCHVISION])
+def test_torchvision_weights_load_strictly_and_outputs_match(ours, theirs):
+    torch.manual_seed(0)
+    reference = torchvision_model(theirs).eval()
+    model = build(ours).eval()
+    assert set(model.state_dict()) == set(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_googlenet_training_outputs_match_torchvision():
+    """In training mode both return (logits, aux outputs); with the same seed, dropout draws
+    the same masks because the layers run in the same order."""
+    reference = torchvision_model("googlenet").train()
+    model = build("googlenet_tv").train()
+    model.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 224, 224)
+    torch.manual_seed(1)
+    theirs = reference(x)
+    torch.manual_seed(1)
+    ours = model(x)
+    torch.testing.assert_close(ours.logits, theirs.logits)
+    torch.testing.assert_close(ours.aux1, theirs.aux_logits1)
+    torch.testing.assert_close(ours.aux2, theirs.aux_logits2)
+
+
+# -- torch.compile, torch.export, ONNX -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_torch_compile():
+    torch.manual_seed(0)
+    model = build("lenet5").eval()
+    x = torch.randn(4, 1, 32, 32)
+    compiled = torch.compile(model)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("googlenet_tv", (3, 224, 224))])
+def test_torch_export(name, shape):
+    torch.manual_seed(0)
+    model = build(name).eval()
+    x = torch.randn(2, *shape)
+    program = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("alexnet", (3, 227, 227))])
+def test_onnx_export_runs_in_onnxruntime(name, shape, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = build(name).eval()
+    x = torch.randn(1, *shape)
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(model, (x,), str(path), dynamo=True)
+    session = onnxruntime.InferenceSession(str(path))
+    (result,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(result), model(x), rtol=1e-3, atol=1e-4)
+
+
+# -- memory format, copies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, shape", [("alexnet", (3, 227, 227)), ("googlenet_tv", (3, 224, 224)),
+                                         ("lenet5", (1, 32, 32))])
+def test_channels_last(name, shape):
+    torch.manual_seed(0)
+    model = build(name).eval()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        expected = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        got = model(x.to(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "lenet5"])
+def test_pickle_and_deepcopy(name):
+    torch.manual_seed(0)
+    model = build(name).eval()
+    x = torch.randn(1, *model.INPUT_SHAPE)
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert twin is not model and type(twin) is type(model)
+        with torch.no_grad():
+            torch.testing.assert_close(twin(x), model(x))
+
+
+def test_a_compiled_file_pickles_like_any_module(tmp_path, monkeypatch):
+    (tmp_path / "nin_model.py").write_text(archc.generate(SPECS / "nin.arch"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import nin_model
+
+    model = nin_model.Nin()
+    blob = pickle.dumps(model)
+    assert b"nin_model" in blob
+    assert type(pickle.loads(blob)).__module__ == "nin_model"
