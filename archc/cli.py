@@ -78,6 +78,8 @@ def _configure_stats(parser: argparse.ArgumentParser):
     parser.add_argument("--plot", metavar="FILE",
                         help="also draw params and MACs per layer (or per network) to FILE "
                              "(.png, .svg or .pdf)")
+    parser.add_argument("--force", action="store_true",
+                        help="let --plot overwrite FILE even if archc did not write it")
     _quiet(parser)
 
 
@@ -94,7 +96,7 @@ def _stats(args) -> int:
     if args.plot:
         from . import plot
 
-        written = plot.plot(nets, args.plot)
+        written = plot.plot(nets, args.plot, force=args.force)
         print(f"wrote {written}", file=sys.stderr)
     return EXIT_EXPECT if failed else EXIT_OK
 
@@ -188,6 +190,41 @@ def _compile(args) -> int:
     return EXIT_EXPECT if failed else EXIT_OK
 
 
+# -- graph -------------------------------------------------------------------------------------
+
+
+def _configure_graph(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="FILE.svg, .png, .pdf or .dot (default: NAME.svg here)")
+    parser.add_argument("--detail", action="store_true",
+                        help="show parameters, MACs and the receptive field in each box")
+    parser.add_argument("--collapse", action="store_true",
+                        help="draw layers written with ×N once, marked ×N")
+    parser.add_argument("--dpi", type=int, default=144, help="resolution of a .png (default 144)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite FILE even if archc did not write it")
+    _quiet(parser)
+
+
+def _graph(args) -> int:
+    from pathlib import Path
+
+    from . import api, output, render
+
+    net = api.analyze(args.spec)
+    _warn(net, args.quiet)
+    path = Path(args.output or f"{net.name}.svg")
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in render.FORMATS:
+        raise ArchcError(f"cannot draw to `{path}`", hint="use a .svg, .png, .pdf or .dot file")
+    source = render.dot(net, detail=args.detail, collapse=args.collapse)
+    data = source if fmt in ("dot", "gv") else render.render(source, fmt, dpi=args.dpi)
+    output.write(path, data, force=args.force, ours=output.written_by_archc)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 # -- specs -------------------------------------------------------------------------------------
 
 
@@ -214,5 +251,7 @@ _COMMANDS = {
               "parse and analyse specs and verify their expect lines"),
     "compile": (_compile, _configure_compile,
                 "write the PyTorch module for a spec"),
+    "graph": (_graph, _configure_graph,
+              "draw the network as the papers do (SVG, PNG, PDF or DOT)"),
     "specs": (_specs, _configure_specs, "list the bundled specs"),
 }

@@ -161,7 +161,7 @@ class _Elaborator:
             ir.Node(id=n.id, name=names[n.id], layer=n.layer, inputs=n.inputs, text=n.text,
                     loc=n.loc, implicit=n.implicit,
                     side=n.side.final_path if n.side is not None else None,
-                    init=n.init, repeat=n.repeat)
+                    init=n.init, repeat=n.repeat, labelled=n.id in names.labelled)
             for n in self.nodes)
         sides = tuple(ir.SideOutput(scope.final_path, node.id, weight, loc)
                       for scope, node, weight, loc in self.sides)
@@ -555,9 +555,11 @@ class _Elaborator:
 
 
 class _Names(dict):
-    """Node id → final name, plus the finished scope tree as ``root``."""
+    """Node id → final name, plus the finished scope tree as ``root`` and the ids of the
+    nodes whose name is a label written in the spec (``labelled``)."""
 
     root: ir.Scope
+    labelled: set
 
 
 class _Namer:
@@ -566,6 +568,7 @@ class _Namer:
     def __init__(self, nodes: list[_NodeB]):
         self.nodes = nodes
         self.names = _Names()
+        self.names.labelled = set()
 
     def finish(self, root: _ScopeB) -> _Names:
         self.names[0] = "input"
@@ -631,6 +634,8 @@ class _Namer:
                 folded.final_path = full
             if isinstance(target, _NodeB):
                 self.names[target.id] = full
+                if child.label is not None:
+                    self.names.labelled.add(target.id)
                 children.append(target.id)
             else:
                 children.append(self._scope(target, local, full))

@@ -252,6 +252,7 @@ class Node:
     side: str | None = None  # the training-only side output this node belongs to
     init: Init | None = None  # for layers with weights
     repeat: Repeat | None = None
+    labelled: bool = False  # its name comes from a label written in the spec (`conv1:`)
     info: Info | None = None  # set by analysis
 
     @property

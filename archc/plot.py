@@ -1,0 +1,76 @@
+"""Charts of analysed networks, drawn with matplotlib (``archc stats --plot FILE``).
+
+One network: its parameters and MACs per layer with weights, on log scales (they span
+six orders of magnitude).  Several: parameters and MACs per network side by side — VGG's
+Table 2 as a chart.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from . import analysis, ir, output
+from .errors import UsageError
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def plot(nets: list[ir.Network], path: str | Path, force: bool = False) -> Path:
+    """Draw the chart for ``nets`` into ``path`` (its suffix picks the format)."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    from . import __version__
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"cannot plot to `{path}`", hint="use a .png, .svg or .pdf file")
+    figure = Figure(figsize=(11, 6.5) if len(nets) == 1 else (9, 4.5), layout="constrained")
+    if len(nets) == 1:
+        _per_layer(figure, nets[0])
+    else:
+        _per_network(figure, nets)
+    buffer = io.BytesIO()
+    key = "Software" if fmt == "png" else "Creator"
+    figure.savefig(buffer, format=fmt, dpi=150, metadata={key: f"archc {__version__}"})
+    output.write(path, buffer.getvalue(), force=force, ours=output.written_by_archc)
+    return path
+
+
+def _per_layer(figure, net: ir.Network):
+    layers = [n for n in net.nodes if n.info.params or n.info.macs]
+    names = [n.name for n in layers]
+    positions = range(len(layers))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    for axes, values, colour, label in (
+            (top, [n.info.params for n in layers], "#3d85c6", "parameters"),
+            (bottom, [n.info.macs for n in layers], "#e69138", "MACs")):
+        colours = [colour if n.side is None else "#b7b7b7" for n in layers]
+        axes.bar(positions, [max(v, 1) for v in values], color=colours)
+        axes.set_yscale("log")
+        axes.set_ylabel(f"{label} (log scale)")
+        axes.grid(axis="y", which="major", alpha=0.3)
+    bottom.set_xticks(list(positions), names, rotation=90, fontsize=7)
+    if net.sides:
+        top.bar([], [], color="#b7b7b7", label="training-only side outputs")
+        top.legend(loc="upper left", fontsize=8)
+    whole = analysis.totals(net)
+    figure.suptitle(f"{net.name}: {whole.params:,} parameters, {whole.macs:,} MACs "
+                    f"(input {net.input})")
+
+
+def _per_network(figure, nets: list[ir.Network]):
+    sums = [analysis.totals(net, inference=True) for net in nets]
+    names = [net.name for net in nets]
+    left, right = figure.subplots(1, 2)
+    for axes, values, colour, unit, fmt in (
+            (left, [s.params / 1e6 for s in sums], "#3d85c6", "parameters (millions)", "%.0f"),
+            (right, [s.macs / 1e9 for s in sums], "#e69138", "MACs (billions)", "%.1f")):
+        bars = axes.bar(names, values, color=colour)
+        axes.bar_label(bars, fmt=fmt, fontsize=8)
+        axes.set_title(unit)
+        axes.tick_params(axis="x", rotation=45, labelsize=8)
+        axes.grid(axis="y", alpha=0.3)
+    figure.suptitle("inference figures, side outputs left out"
+                    if any(net.sides for net in nets) else "")
