@@ -343,9 +343,27 @@ def _union(node: ir.Node, ins: list[ir.Info], net: ir.Network):
     return rf, note
 
 
+def _fused(node, ins, warnings, net):
+    """A fused chain: its stages' rules in turn, their counts added up."""
+    layer: ir.Fused = node.layer
+    stages = [layer.conv]
+    if layer.activation:
+        stages.append(ir.Activation(layer.activation))
+    stages += [stage for stage in (layer.lrn, layer.pool) if stage is not None]
+    info, total = ins, None
+    for stage in stages:
+        step = _RULES[type(stage)](replace(node, layer=stage), info, [], net)
+        info = [step]
+        total = step if total is None else replace(
+            step, weights=total.weights + step.weights, biases=total.biases + step.biases,
+            macs=total.macs + step.macs, flops=total.flops + step.flops,
+            neurons=total.neurons + step.neurons)
+    return total
+
+
 _RULES = {
     ir.Input: _input, ir.Conv: _conv, ir.Pool: _pool, ir.Subsample: _subsample,
     ir.GlobalAvgPool: _gap, ir.AdaptiveAvgPool: _adaptive, ir.Linear: _linear,
     ir.LRN: _lrn, ir.Activation: _activation, ir.BatchNorm: _batchnorm,
-    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat,
+    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Fused: _fused,
 }

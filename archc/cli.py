@@ -225,6 +225,48 @@ def _graph(args) -> int:
     return EXIT_OK
 
 
+# -- bench -------------------------------------------------------------------------------------
+
+
+def _configure_bench(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("--batch", type=int,
+                        help="images per batch (default: 128 on a GPU, 2 on the CPU)")
+    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
+                        help="on a GPU (default bf16); the CPU runs fp32")
+    parser.add_argument("--backward", action="store_true", help="time forward and backward")
+    parser.add_argument("--max-autotune", action="store_true",
+                        help="add torch.compile(mode='max-autotune') (slow to compile)")
+    parser.add_argument("--runs", type=int, default=100,
+                        help="timing budget per backend in ms on a GPU (do_bench's rep)")
+    _quiet(parser)
+
+
+def _bench(args) -> int:
+    import torch
+
+    from . import analysis, api, bench
+
+    cuda = torch.cuda.is_available()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
+    if not cuda:
+        dtype = torch.float32
+    batch = args.batch or (128 if cuda else 2)
+    net = api.analyze(args.spec)
+    _warn(net, args.quiet)
+    device, peak = bench.device_peak()
+    net, builders = bench.network_builders(args.spec, batch, dtype, args.max_autotune)
+    flops = 2 * analysis.totals(net, inference=True).macs * batch * (3 if args.backward else 1)
+    timings = bench.compare(builders, args.backward, args.runs)
+    what = "forward + backward" if args.backward else "forward"
+    print(bench.table(f"{net.name}: {what}, batch {batch}, {str(dtype)[6:]}, on {device}",
+                      timings, flops, peak))
+    if not cuda:
+        print("\n(no GPU: the Triton backend is not timed; PyTorch on the CPU only shows that "
+              "this runs)")
+    return EXIT_OK
+
+
 # -- specs -------------------------------------------------------------------------------------
 
 
@@ -253,5 +295,7 @@ _COMMANDS = {
                 "write the PyTorch module for a spec"),
     "graph": (_graph, _configure_graph,
               "draw the network as the papers do (SVG, PNG, PDF or DOT)"),
+    "bench": (_bench, _configure_bench,
+              "time the network on a GPU: fused Triton kernels against PyTorch"),
     "specs": (_specs, _configure_specs, "list the bundled specs"),
 }

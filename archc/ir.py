@@ -177,8 +177,22 @@ class Concat:
     op: ClassVar[str] = "concat"
 
 
+@dataclass(frozen=True)
+class Fused:
+    """A conv → activation → LRN → max-pool chain (any of the last three may be absent)
+    that runs as one kernel; made by :func:`archc.passes.fuse`.  ``members`` are the names
+    of the nodes it stands for, in that order, None where a stage is absent."""
+
+    op: ClassVar[str] = "fused"
+    conv: Conv
+    activation: str | None = None
+    lrn: LRN | None = None
+    pool: Pool | None = None
+    members: tuple[str | None, ...] = ()
+
+
 Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
-              Activation, BatchNorm, Dropout, Softmax, Concat]
+              Activation, BatchNorm, Dropout, Softmax, Concat, Fused]
 
 WEIGHTED = (Conv, Linear, Subsample)
 """Layers with trainable weights; the network's activation follows them by default."""

@@ -1,4 +1,4 @@
-"""Shared test helpers: running the CLI in-process and golden files."""
+"""Shared test helpers: running the CLI in-process, golden files, and the GPU switch."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
-from archc import cli
+# Without a GPU, Triton kernels run in Triton's CPU interpreter — which must be chosen
+# before triton is first imported (it decides when a kernel is defined).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from archc import cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -33,3 +39,13 @@ def run_cli(capsys):
         out, err = capsys.readouterr()
         return code, out, err
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA: where there is none, say so rather than fail."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run `pytest -m gpu` on one)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -72,14 +72,23 @@ def test_generated_code_golden(name):
 
 @pytest.mark.parametrize("name", ALL_SPECS)
 def test_imports_only_torch(name):
+    """At module level only torch and the standard library; archc only for the Triton
+    backend, inside `if backend != "torch":` — so the file imports without archc."""
     tree = ast.parse(archc.generate(SPECS / f"{name}.arch"))
-    imported = set()
-    for node in ast.walk(tree):
+    top = set()
+    for node in tree.body:
         if isinstance(node, ast.Import):
-            imported |= {alias.name for alias in node.names}
+            top |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module)
-    assert imported <= {"__future__", "torch", "torch.nn.functional", "collections", "typing"}
+            top.add(node.module)
+    assert top <= {"__future__", "torch", "torch.nn.functional", "collections", "typing"}
+    for branch in ast.walk(tree):
+        nested = [n for n in ast.walk(branch) if isinstance(n, (ast.Import, ast.ImportFrom))
+                  and n not in tree.body]
+        if not isinstance(branch, ast.If) or not nested:
+            continue
+        assert ast.unparse(branch.test) == "backend != 'torch'"
+        assert [ast.unparse(n) for n in nested] == ["from archc import kernels"]
 
 
 @pytest.mark.parametrize("name", ["googlenet", "lenet5", "vgg_d"])
@@ -254,6 +263,7 @@ def test_paper_initialisation_vgg_and_the_alternatives():
 def test_backend_is_checked():
     with pytest.raises(ValueError, match="backend must be one of"):
         build("lenet5", backend="cuda-magic")
+    assert build("lenet5", backend="auto").backend == "auto"
 
 
 # -- dense evaluation (VGG §3.2) -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from torch import nn
 
 __all__ = ["Alexnet", "AlexnetDense", "Model"]
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton", "auto")
 
 
 def initialise(model: nn.Module, init: str, spec_init: dict[str, tuple]) -> None:
@@ -62,7 +62,10 @@ class Alexnet(nn.Module):
         num_classes: outputs of the classifier (the spec has 1000).
         dropout: probability of the main path's dropout layers (the spec's 0.5).
         init: "spec", "kaiming" or "torch" (see reset_parameters).
-        backend: "torch".
+        backend: "torch"; "triton" runs each chain in FUSED (conv → activation → LRN →
+            max-pool) as one Triton kernel, which needs archc and triton installed;
+            "auto" is Triton for CUDA tensors and PyTorch elsewhere.  The parameters
+            and the state_dict are the same whichever runs.
 
     Spec:
 
@@ -115,6 +118,15 @@ class Alexnet(nn.Module):
         "fc7": (0.01, 1),
         "fc8": (0.01, 0),
     }
+    # The conv → activation → LRN → max-pool chains that backend="triton" runs as one
+    # kernel each (conv, activation, LRN, max-pool; None where a chain has no such stage).
+    FUSED = (
+        ("conv1", "relu1", "lrn1", "pool1"),
+        ("conv2", "relu2", "lrn2", "pool2"),
+        ("conv3", "relu3", None, None),
+        ("conv4", "relu4", None, None),
+        ("conv5", "relu5", None, "pool5"),
+    )
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5,
                  init: str = "spec", backend: str = "torch") -> None:
@@ -154,6 +166,10 @@ class Alexnet(nn.Module):
         self.dropout2 = nn.Dropout(p=dropout)  # dropout  (alexnet.arch:28)
         self.fc8 = nn.Linear(4096, num_classes)  # FC-1000  (alexnet.arch:29)
         self.reset_parameters(init)
+        if backend != "torch":  # swap in the fused Triton modules; the parameters stay put
+            from archc import kernels
+
+            kernels.fuse(self, self.FUSED, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)  # N x 96 x 55 x 55
@@ -214,6 +230,18 @@ class AlexnetDense(nn.Module):
 
     INPUT_SHAPE = Alexnet.INPUT_SHAPE
     SPEC_INIT = Alexnet.SPEC_INIT
+    # The conv → activation → LRN → max-pool chains that backend="triton" runs as one
+    # kernel each (conv, activation, LRN, max-pool; None where a chain has no such stage).
+    FUSED = (
+        ("conv1", "relu1", "lrn1", "pool1"),
+        ("conv2", "relu2", "lrn2", "pool2"),
+        ("conv3", "relu3", None, None),
+        ("conv4", "relu4", None, None),
+        ("conv5", "relu5", None, "pool5"),
+        ("fc6", "relu6", None, None),
+        ("fc7", "relu7", None, None),
+        ("fc8", None, None, None),
+    )
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5,
                  init: str = "spec", backend: str = "torch") -> None:
@@ -256,6 +284,10 @@ class AlexnetDense(nn.Module):
         # FC-1000 (as conv1x1)  (alexnet.arch:29)
         self.fc8 = nn.Conv2d(4096, num_classes, kernel_size=1)
         self.reset_parameters(init)
+        if backend != "torch":  # swap in the fused Triton modules; the parameters stay put
+            from archc import kernels
+
+            kernels.fuse(self, self.FUSED, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)  # N x 96 x 55 x 55

@@ -19,7 +19,7 @@ from torch import nn
 
 __all__ = ["Lenet5", "Lenet5Dense", "Model"]
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton", "auto")
 
 
 # C3's connection table (lenet5.arch:27): the input maps each output map reads.
@@ -148,7 +148,10 @@ class Lenet5(nn.Module):
         num_classes: outputs of the classifier (the spec has 10).
         dropout: unused (the spec has no dropout on its main path).
         init: "spec", "kaiming" or "torch" (see reset_parameters).
-        backend: "torch".
+        backend: "torch"; "triton" runs each chain in FUSED (conv → activation → LRN →
+            max-pool) as one Triton kernel, which needs archc and triton installed;
+            "auto" is Triton for CUDA tensors and PyTorch elsewhere.  The parameters
+            and the state_dict are the same whichever runs.
 
     Spec:
 
@@ -202,6 +205,12 @@ class Lenet5(nn.Module):
 
     INPUT_SHAPE = (1, 32, 32)
     SPEC_INIT = {}
+    # The conv → activation → LRN → max-pool chains that backend="triton" runs as one
+    # kernel each (conv, activation, LRN, max-pool; None where a chain has no such stage).
+    FUSED = (
+        ("C1", "scaled_tanh1", None, None),
+        ("C5", "scaled_tanh5", None, None),
+    )
 
     def __init__(self, num_classes: int = 10, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
@@ -225,6 +234,10 @@ class Lenet5(nn.Module):
         self.scaled_tanh6 = ScaledTanh()  # scaled-tanh  (lenet5.arch:30)
         self.output = nn.Linear(84, num_classes)  # FC-10  (lenet5.arch:31)
         self.reset_parameters(init)
+        if backend != "torch":  # swap in the fused Triton modules; the parameters stay put
+            from archc import kernels
+
+            kernels.fuse(self, self.FUSED, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.C1(x)  # N x 6 x 28 x 28
@@ -275,6 +288,14 @@ class Lenet5Dense(nn.Module):
 
     INPUT_SHAPE = Lenet5.INPUT_SHAPE
     SPEC_INIT = Lenet5.SPEC_INIT
+    # The conv → activation → LRN → max-pool chains that backend="triton" runs as one
+    # kernel each (conv, activation, LRN, max-pool; None where a chain has no such stage).
+    FUSED = (
+        ("C1", "scaled_tanh1", None, None),
+        ("C5", "scaled_tanh5", None, None),
+        ("F6", "scaled_tanh6", None, None),
+        ("output", None, None, None),
+    )
 
     def __init__(self, num_classes: int = 10, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
@@ -299,6 +320,10 @@ class Lenet5Dense(nn.Module):
         # FC-10 (as conv1x1)  (lenet5.arch:31)
         self.output = nn.Conv2d(84, num_classes, kernel_size=1)
         self.reset_parameters(init)
+        if backend != "torch":  # swap in the fused Triton modules; the parameters stay put
+            from archc import kernels
+
+            kernels.fuse(self, self.FUSED, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.C1(x)  # N x 6 x 28 x 28

@@ -18,7 +18,7 @@ from torch import nn
 
 __all__ = ["Nin", "Model"]
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "triton", "auto")
 
 
 def initialise(model: nn.Module, init: str, spec_init: dict[str, tuple]) -> None:
@@ -62,7 +62,10 @@ class Nin(nn.Module):
         num_classes: outputs of the classifier (the spec has 100).
         dropout: unused (the spec has no dropout on its main path).
         init: "spec", "kaiming" or "torch" (see reset_parameters).
-        backend: "torch".
+        backend: "torch"; "triton" runs each chain in FUSED (conv → activation → LRN →
+            max-pool) as one Triton kernel, which needs archc and triton installed;
+            "auto" is Triton for CUDA tensors and PyTorch elsewhere.  The parameters
+            and the state_dict are the same whichever runs.
 
     Spec:
 
@@ -95,6 +98,16 @@ class Nin(nn.Module):
 
     INPUT_SHAPE = (3, 32, 32)
     SPEC_INIT = {}
+    # The conv → activation → LRN → max-pool chains that backend="triton" runs as one
+    # kernel each (conv, activation, LRN, max-pool; None where a chain has no such stage).
+    FUSED = (
+        ("mlpconv1.0", "mlpconv1.1", None, None),
+        ("mlpconv1.2", "mlpconv1.3", None, None),
+        ("mlpconv2.0", "mlpconv2.1", None, None),
+        ("mlpconv2.2", "mlpconv2.3", None, None),
+        ("mlpconv3.0", "mlpconv3.1", None, None),
+        ("mlpconv3.2", "mlpconv3.3", None, None),
+    )
 
     def __init__(self, num_classes: int = 100, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
@@ -123,6 +136,10 @@ class Nin(nn.Module):
         )
         self.gap = nn.AdaptiveAvgPool2d(1)  # gap  (nin.arch:15)
         self.reset_parameters(init)
+        if backend != "torch":  # swap in the fused Triton modules; the parameters stay put
+            from archc import kernels
+
+            kernels.fuse(self, self.FUSED, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.mlpconv1(x)  # N x 16 x 30 x 30

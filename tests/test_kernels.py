@@ -1,0 +1,367 @@
+"""The fused Triton kernel against the PyTorch reference, forward and backward.
+
+Without a GPU the kernels run in Triton's CPU interpreter (conftest.py sets
+TRITON_INTERPRET=1), on small shapes; with one they run on CUDA.  Tests marked `gpu`
+need real hardware: bfloat16 (the interpreter cannot load it), every autotuning
+configuration, large shapes, Inductor.  Errors are ‖out − ref‖ / ‖ref‖ against a float64
+reference, with a tolerance per dtype.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archc
+from archc import kernels, passes
+from archc.kernels import conv as conv_kernel
+from archc.kernels.reference import Epilogue, conv2d_chain
+from conftest import SPECS
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# On the GPU the many small cases below use one tile shape rather than autotuning each
+# (hundreds of compilations); every shape the autotuner may pick is tested on its own.
+PINNED = conv_kernel.configs()[3] if DEVICE == "cuda" else None
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 2e-2}
+
+LRNS = {"none": None, "paper": (5, 1e-4 * 5, 0.75, 2.0),  # AlexNet's, converted to α/n form
+        "caffe": (5, 1e-4, 0.75, 1.0), "even": (4, 1e-3, 0.75, 1.0)}
+POOLS = {"none": None, "2x2/2": ((2, 2), (2, 2), (0, 0), False),
+         "3x3/2": ((3, 3), (2, 2), (0, 0), False), "3x3/2 ceil": ((3, 3), (2, 2), (0, 0), True),
+         "3x3/1 pad": ((3, 3), (1, 1), (1, 1), False)}
+ACTIVATIONS = [None, "relu", "tanh", "sigmoid", "scaled_tanh"]
+
+
+def error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((out.double() - ref).norm() / ref.norm()).item()
+
+
+def run(x, w, b, stride, padding, groups, epilogue: Epilogue, pool_in_kernel=True):
+    return kernels.conv2d_fused(x, w, b, stride=stride, padding=padding, groups=groups,
+                                activation=epilogue.activation, lrn=epilogue.lrn,
+                                pool=epilogue.pool, pool_in_kernel=pool_in_kernel)
+
+
+def check(shape, c_out, k, stride=1, padding=0, groups=1, epilogue=Epilogue("relu"),
+          dtype=torch.float32, bias=True, seed=0):
+    torch.manual_seed(seed)
+    x = torch.randn(shape, device=DEVICE, dtype=dtype)
+    w = (torch.randn(c_out, shape[1] // groups, k, k, device=DEVICE) / (k * (shape[1] // groups) ** 0.5)).to(dtype)
+    b = torch.randn(c_out, device=DEVICE, dtype=dtype) if bias else None
+    if PINNED is not None:
+        out = conv_kernel.conv2d_fused(x, w, b, (stride, stride), (padding, padding), groups,
+                                       epilogue, config=PINNED)
+    else:
+        out = run(x, w, b, (stride, stride), (padding, padding), groups, epilogue)
+    ref = conv2d_chain(x.double(), w.double(), b.double() if bias else None,
+                       (stride, stride), (padding, padding), groups, epilogue)
+    assert out.shape == ref.shape
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.isfinite(out).all()
+    assert error(out, ref) < TOLERANCE[dtype], (epilogue, error(out, ref))
+    return out
+
+
+# -- forward, every combination ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation, lrn, pool", list(itertools.product(ACTIVATIONS, LRNS, POOLS)))
+def test_every_epilogue(activation, lrn, pool):
+    """Each activation × LRN convention × pooling, on one small convolution."""
+    check((2, 4, 9, 9), 8, 3, padding=1, epilogue=Epilogue(activation, LRNS[lrn], POOLS[pool]))
+
+
+@pytest.mark.parametrize("k, stride, padding, groups",
+                         [(k, s, p, g) for k, s, p, g in itertools.product(
+                             [1, 3, 5, 7, 11], [1, 2, 4], ["none", "same"], [1, 2])])
+def test_every_geometry(k, stride, padding, groups):
+    """Each kernel size × stride × padding × groups, with ReLU."""
+    check((2, 4, 15, 15), 8, k, stride=stride, padding=k // 2 if padding == "same" else 0,
+          groups=groups)
+
+
+@pytest.mark.parametrize("groups, lrn, pool", [(2, "paper", "3x3/2"), (2, "caffe", "none"),
+                                               (4, "paper", "2x2/2")])
+def test_grouped_convolution_with_lrn_across_the_groups(groups, lrn, pool):
+    """AlexNet's conv2: LRN's window crosses the boundary between the two GPUs' groups."""
+    check((2, 8, 11, 11), 16, 5, padding=2, groups=groups, epilogue=Epilogue("relu", LRNS[lrn], POOLS[pool]))
+
+
+def test_no_bias_and_wide_channels():
+    check((1, 40, 7, 7), 72, 3, padding=1, bias=False, epilogue=Epilogue("relu", LRNS["paper"]))
+
+
+def test_float16():
+    check((2, 8, 11, 11), 16, 3, padding=1, dtype=torch.float16,
+          epilogue=Epilogue("relu", LRNS["paper"], POOLS["3x3/2"]))
+
+
+def test_channels_last_and_nchw_inputs_agree():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 10, 10, device=DEVICE)
+    w = torch.randn(8, 6, 3, 3, device=DEVICE) * 0.2
+    e = Epilogue("relu", LRNS["paper"], POOLS["3x3/2 ceil"])
+    a = run(x, w, None, (1, 1), (1, 1), 1, e)
+    b = run(x.contiguous(memory_format=torch.channels_last), w, None, (1, 1), (1, 1), 1, e)
+    c = run(x[:, :, ::1, :].transpose(2, 3).contiguous().transpose(2, 3), w, None, (1, 1), (1, 1), 1, e)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_shapes(data):
+    groups = data.draw(st.sampled_from([1, 2, 3]))
+    c_in = groups * data.draw(st.integers(1, 5))
+    c_out = groups * data.draw(st.integers(1, 6))
+    k = data.draw(st.integers(1, 5))
+    stride = data.draw(st.integers(1, 3))
+    padding = data.draw(st.integers(0, k // 2))
+    size = data.draw(st.integers(k, 17))
+    pool = data.draw(st.sampled_from(list(POOLS.values())))
+    conv_out = (size + 2 * padding - k) // stride + 1
+    if pool is not None and conv_out + 2 * pool[2][0] < pool[0][0]:
+        pool = None
+    lrn = data.draw(st.sampled_from(list(LRNS.values())))
+    activation = data.draw(st.sampled_from(ACTIVATIONS))
+    check((data.draw(st.integers(1, 3)), c_in, size, size), c_out, k, stride, padding, groups,
+          Epilogue(activation, lrn, pool), seed=data.draw(st.integers(0, 1000)))
+
+
+# -- backward --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation, lrn, pool, groups", [
+    ("relu", "paper", "3x3/2", 2), ("tanh", "none", "2x2/2", 1), ("scaled_tanh", "caffe", "none", 1),
+    (None, "none", "3x3/1 pad", 2), ("sigmoid", "even", "3x3/2 ceil", 1)])
+def test_backward(activation, lrn, pool, groups):
+    torch.manual_seed(0)
+    epilogue = Epilogue(activation, LRNS[lrn], POOLS[pool])
+    x = torch.randn(2, 4, 9, 9, device=DEVICE, requires_grad=True)
+    w = (torch.randn(8, 4 // groups, 3, 3, device=DEVICE) * 0.3).requires_grad_()
+    b = torch.randn(8, device=DEVICE, requires_grad=True)
+    out = run(x, w, b, (1, 1), (1, 1), groups, epilogue)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, w, b), grad)
+    leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
+    ref = conv2d_chain(*leaves, (1, 1), (1, 1), groups, epilogue)
+    expected = torch.autograd.grad(ref, leaves, grad.double())
+    for g, e in zip(got, expected):
+        assert error(g, e) < 1e-5
+
+
+@pytest.mark.parametrize("pool_in_kernel", [None, False, True])
+def test_where_the_pool_runs_does_not_change_the_result(pool_in_kernel):
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 11, 11, device=DEVICE)
+    w = torch.randn(16, 16, 3, 3, device=DEVICE) * 0.1
+    e = Epilogue("relu", LRNS["paper"], POOLS["3x3/2 ceil"])
+    out = run(x, w, None, (1, 1), (1, 1), 1, e, pool_in_kernel=pool_in_kernel)
+    ref = conv2d_chain(x.double(), w.double(), None, (1, 1), (1, 1), 1, e)
+    assert error(out, ref) < 1e-5
+    assert kernels.overlaps(POOLS["3x3/2"]) and not kernels.overlaps(POOLS["2x2/2"])
+
+
+def test_gradient_only_where_asked():
+    x = torch.randn(1, 2, 6, 6, device=DEVICE)
+    w = torch.randn(4, 2, 3, 3, device=DEVICE, requires_grad=True)
+    out = kernels.conv2d_fused(x, w, None, padding=(1, 1), activation="relu")
+    (gw,) = torch.autograd.grad(out.sum(), (w,))
+    assert gw.shape == w.shape
+
+
+# -- the operator and its arguments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda x, w, b: (x.double(), w.double(), None), "float32, float16 or bfloat16"),
+    (lambda x, w, b: (x, w.half(), b), "share a dtype"),
+    (lambda x, w, b: (x[:, :3], w, b), "do not fit groups"),
+    (lambda x, w, b: (x, w, b[:3]), "bias must have shape"),
+    (lambda x, w, b: (x[..., :1, :1], w, b), "too small"),
+    (lambda x, w, b: (x[0], w, b), "4-D"),
+])
+def test_clear_errors_for_bad_arguments(bad, message):
+    x, w, b = torch.randn(1, 4, 8, 8), torch.randn(8, 4, 3, 3), torch.randn(8)
+    x, w, b = bad(x, w, b)
+    with pytest.raises(ValueError, match=message):
+        conv_kernel.check(x, w, b, (1, 1), (0, 0), 1, Epilogue("relu"))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        Epilogue("gelu")
+
+
+def test_traces_under_torch_compile():
+    """The operator is one node of the graph, without a break.  (Off the GPU, Dynamo alone:
+    Triton's interpreter cannot run under the later stages' fake tensors; the GPU test
+    below compiles with Inductor.)"""
+    x = torch.randn(2, 4, 9, 9, device=DEVICE)
+    w = torch.randn(8, 4, 3, 3, device=DEVICE)
+
+    def f(x):
+        return kernels.conv2d_fused(x, w, None, padding=(1, 1), activation="relu",
+                                    pool=((3, 3), (2, 2), (0, 0), False)) * 2
+
+    compiled = torch.compile(f, fullgraph=True, backend="eager" if DEVICE == "cpu" else "inductor")
+    torch.testing.assert_close(compiled(x), f(x))
+
+
+# -- backends and generated modules ----------------------------------------------------------------
+
+
+def test_auto_backend_is_pytorch_off_the_gpu(monkeypatch):
+    model = archc.build("network t input 3x16x16\nconv3-8; LRN; maxpool3/2\n", backend="auto")
+    assert isinstance(model.conv, kernels.FusedConv2d)
+    calls = []
+    monkeypatch.setattr(kernels, "conv2d_fused", lambda *a, **k: calls.append(1))
+    x = torch.randn(1, 3, 16, 16)
+    if DEVICE == "cpu":
+        assert model(x).shape == (1, 8, 7, 7) and not calls
+
+
+def test_triton_backend_off_the_gpu_says_what_to_do(monkeypatch):
+    model = archc.build("network t input 3x16x16\nconv3-8\n", backend="triton")
+    monkeypatch.setattr(kernels, "_interpreting", lambda: False)
+    with pytest.raises(RuntimeError, match="runs on a CUDA GPU.*backend='auto'.*TRITON_INTERPRET=1"):
+        model(torch.randn(1, 3, 16, 16))
+
+
+def test_state_dicts_are_interchangeable():
+    torch_model = archc.build(SPECS / "alexnet.arch")
+    fused = archc.build(SPECS / "alexnet.arch", backend="triton")
+    assert list(torch_model.state_dict()) == list(fused.state_dict())
+    fused.load_state_dict(torch_model.state_dict(), strict=True)
+    torch_model.load_state_dict(fused.state_dict(), strict=True)
+    assert isinstance(fused.conv2, kernels.FusedConv2d) and isinstance(fused.lrn2, torch.nn.Identity)
+    assert fused.conv2.weight is fused.state_dict(keep_vars=True)["conv2.weight"]
+
+
+def test_whole_alexnet_feature_stack_in_both_backends():
+    """The paper's AlexNet at a reduced 67×67 input: all five fused chains, forward and
+    backward, against the PyTorch backend with the same weights."""
+    torch.manual_seed(0)
+    reference = archc.build(SPECS / "alexnet.arch", input="3x67x67").to(DEVICE).eval()
+    fused = archc.build(SPECS / "alexnet.arch", input="3x67x67", backend="triton").to(DEVICE).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 67, 67, device=DEVICE)
+    expected = reference(x)
+    got = fused(x)
+    assert error(got, expected.double()) < 1e-5
+    expected.square().sum().backward()
+    got.square().sum().backward()
+    for name in ("conv1", "conv2", "conv5"):
+        assert error(getattr(fused, name).weight.grad, getattr(reference, name).weight.grad.double()) < 1e-4
+
+
+def test_fusion_pass_finds_the_chains():
+    net = passes.fuse(archc.analyze(SPECS / "alexnet.arch"))
+    chains = [n.layer.members for n in net.nodes if n.op == "fused"]
+    assert chains == [("conv1", "relu1", "lrn1", "pool1"), ("conv2", "relu2", "lrn2", "pool2"),
+                      ("conv3", "relu3", None, None), ("conv4", "relu4", None, None),
+                      ("conv5", "relu5", None, "pool5")]
+    original = archc.analyze(SPECS / "alexnet.arch")
+    assert archc.totals(net).params == archc.totals(original).params
+    assert net.node("conv1").info.shape.as_list() == [96, 27, 27]
+
+
+def test_fusion_stops_at_branches_scopes_and_other_layers():
+    net = passes.fuse(archc.analyze(
+        "network t input 3x32x32\n"
+        "a: conv3-8; maxpool\n"                      # conv+relu+pool
+        "aux: side { gap; FC-2 }\n"                  # the pool's output has two readers
+        "b: conv3-8 bn=true; maxpool\n"              # batch norm breaks the chain
+        "g { conv3-8 }\n"                            # relu inside g, pool outside: two scopes
+        "maxpool; avgpool\n"))
+    chains = {n.layer.members for n in net.nodes if n.op == "fused"}
+    assert chains == {("a", "relu1", None, "maxpool1"), ("b", None, None, None),
+                      ("g.0", "g.1", None, None)}
+
+
+# -- on a GPU --------------------------------------------------------------------------------------
+
+LAYERS = {  # AlexNet's first two blocks and VGG's 3×3 layers, at a small batch
+    "alexnet conv1 block": ((4, 3, 227, 227), 96, 11, 4, 0, 1, Epilogue("relu", LRNS["paper"], POOLS["3x3/2"])),
+    "alexnet conv2 block": ((4, 96, 27, 27), 256, 5, 1, 2, 2, Epilogue("relu", LRNS["paper"], POOLS["3x3/2"])),
+    "vgg early": ((4, 64, 224, 224), 64, 3, 1, 1, 1, Epilogue("relu", None, POOLS["2x2/2"])),
+    "vgg late": ((4, 512, 14, 14), 512, 3, 1, 1, 1, Epilogue("relu")),
+}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_real_layers(layer, dtype):
+    shape, c_out, k, s, p, g, e = LAYERS[layer]
+    check(shape, c_out, k, s, p, g, e, dtype=dtype)
+
+
+@pytest.mark.gpu
+def test_autotuned_through_the_operator():
+    shape, c_out, k, s, p, g, e = LAYERS["alexnet conv2 block"]
+    torch.manual_seed(0)
+    x = torch.randn(shape, device="cuda", dtype=torch.bfloat16)
+    w = (torch.randn(c_out, shape[1] // g, k, k, device="cuda") / 50).to(torch.bfloat16)
+    out = run(x, w, None, (s, s), (p, p), g, e)
+    ref = conv2d_chain(x.double(), w.double(), None, (s, s), (p, p), g, e)
+    assert error(out, ref) < TOLERANCE[torch.bfloat16]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("config", conv_kernel.configs(), ids=str)
+def test_every_config_on_the_gpu(config):
+    """Each tile shape the autotuner may pick, checked on its own (a bad configuration —
+    such as Inductor's num_warps=8 miscompile of non-1×1 convolutions — must not ship)."""
+    cases = [LAYERS["vgg late"], LAYERS["alexnet conv2 block"],
+             ((2, 32, 30, 30), 64, 5, 2, 2, 2, Epilogue("tanh", None, POOLS["3x3/2 ceil"]))]
+    for dtype in (torch.bfloat16,):
+        for shape, c_out, k, s, p, g, e in cases:
+            torch.manual_seed(0)
+            x = torch.randn(shape, device="cuda", dtype=dtype)
+            w = (torch.randn(c_out, shape[1] // g, k, k, device="cuda") / (k * (shape[1] // g) ** 0.5)).to(dtype)
+            b = torch.randn(c_out, device="cuda", dtype=dtype)
+            out = conv_kernel.conv2d_fused(x, w, b, (s, s), (p, p), g, e, config=config)
+            ref = conv2d_chain(x.double(), w.double(), b.double(), (s, s), (p, p), g, e)
+            assert error(out, ref) < TOLERANCE[dtype], (config, e)
+
+
+@pytest.mark.gpu
+def test_inductor_compiles_a_generated_network():
+    torch.manual_seed(0)
+    spec = "network t input 3x32x32\nconv5-32; LRN; maxpool3/2\nconv3-64 groups=2\nFC-10\n"
+    model = archc.build(spec, backend="triton").cuda().eval().to(torch.bfloat16)
+    x = torch.randn(8, 3, 32, 32, device="cuda", dtype=torch.bfloat16)
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        assert error(compiled(x), model(x).double()) < 2e-2
+
+
+@pytest.mark.gpu
+def test_more_than_two_billion_elements():
+    """int64 indexing: an input of 2^31 + elements (4.3 GB in bfloat16)."""
+    x = torch.randn(1, 16, 16384, 8200, device="cuda", dtype=torch.bfloat16)
+    assert x.numel() > 2 ** 31
+    w = torch.randn(16, 16, 1, 1, device="cuda", dtype=torch.bfloat16) / 4
+    out = conv_kernel.conv2d_fused(x, w, None, (1, 1), (0, 0), 1, Epilogue("relu"), config=PINNED)
+    tail = x[..., -64:, -64:]
+    ref = conv2d_chain(tail.double(), w.double(), None, (1, 1), (0, 0), 1, Epilogue("relu"))
+    assert error(out[..., -64:, -64:], ref) < TOLERANCE[torch.bfloat16]
+
+
+@pytest.mark.gpu
+def test_tf32_only_when_allowed():
+    torch.manual_seed(0)
+    x = torch.randn(8, 256, 28, 28, device="cuda")
+    w = torch.randn(256, 256, 3, 3, device="cuda") / 48
+    ref = conv2d_chain(x.double(), w.double(), None, (1, 1), (1, 1), 1, Epilogue())
+    exact = conv_kernel.conv2d_fused(x, w, None, (1, 1), (1, 1), 1, Epilogue(), config=PINNED)
+    assert error(exact, ref) < 1e-5  # "highest": IEEE float32
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        fast = conv_kernel.conv2d_fused(x, w, None, (1, 1), (1, 1), 1, Epilogue(), config=PINNED)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    assert 1e-5 < error(fast, ref) < 5e-3  # TF32, as the user allowed
