@@ -84,14 +84,11 @@ def _configure_stats(parser: argparse.ArgumentParser):
 
 
 def _stats(args) -> int:
-    from . import api, stats
+    from . import stats
 
-    nets = [api.analyze(spec, input=args.input) for spec in args.specs]
-    failed = False
-    for net in nets:
-        _warn(net, args.quiet)
-        if args.input is None:
-            failed |= _report_expects(net, args.quiet)
+    results = [_analyze(spec, args.quiet, args.input) for spec in args.specs]
+    nets = [net for net, _ in results]
+    failed = any(bad for _, bad in results)
     sys.stdout.write(stats.render(nets, args.format, args.all))
     if args.plot:
         from . import plot
@@ -110,18 +107,16 @@ def _configure_check(parser: argparse.ArgumentParser):
 
 
 def _check(args) -> int:
-    from . import api, verify
+    from . import verify
 
     status = EXIT_OK
     for spec in args.specs:
         try:
-            net = api.analyze(spec)
+            net, failed = _analyze(spec, args.quiet)
         except ArchcError as exc:
             print(exc.render(), file=sys.stderr)
             status = EXIT_INPUT
             continue
-        _warn(net, args.quiet)
-        failed = _report_expects(net, args.quiet)
         outcomes = verify.check(net)
         held = sum(o.holds for o in outcomes)
         verdict = "FAILED" if failed else "ok"
@@ -130,6 +125,16 @@ def _check(args) -> int:
         if failed and status == EXIT_OK:
             status = EXIT_EXPECT
     return status
+
+
+def _analyze(spec, quiet: bool, input: str | None = None):
+    """The analysed network, its warnings printed and its expect lines checked (not when
+    the input is overridden: they describe the spec's own); True if one does not hold."""
+    from . import api
+
+    net = api.analyze(spec, input=input)
+    _warn(net, quiet)
+    return net, (_report_expects(net, quiet) if input is None else False)
 
 
 def _warn(net, quiet: bool):
@@ -168,11 +173,9 @@ def _configure_compile(parser: argparse.ArgumentParser):
 def _compile(args) -> int:
     from pathlib import Path
 
-    from . import analysis, api, codegen, output
+    from . import analysis, codegen, output
 
-    net = api.analyze(args.spec)
-    _warn(net, args.quiet)
-    failed = _report_expects(net, args.quiet)
+    net, failed = _analyze(args.spec, args.quiet)
     source = codegen.generate(net)
     if args.output == "-":
         sys.stdout.write(source)
@@ -210,10 +213,9 @@ def _configure_graph(parser: argparse.ArgumentParser):
 def _graph(args) -> int:
     from pathlib import Path
 
-    from . import api, output, render
+    from . import output, render
 
-    net = api.analyze(args.spec)
-    _warn(net, args.quiet)
+    net, failed = _analyze(args.spec, args.quiet)
     path = Path(args.output or f"{net.name}.svg")
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in render.FORMATS:
@@ -222,7 +224,7 @@ def _graph(args) -> int:
     data = source if fmt in ("dot", "gv") else render.render(source, fmt, dpi=args.dpi)
     output.write(path, data, force=args.force, ours=output.written_by_archc)
     print(f"wrote {path}")
-    return EXIT_OK
+    return EXIT_EXPECT if failed else EXIT_OK
 
 
 # -- bench -------------------------------------------------------------------------------------
@@ -245,15 +247,14 @@ def _configure_bench(parser: argparse.ArgumentParser):
 def _bench(args) -> int:
     import torch
 
-    from . import analysis, api, bench
+    from . import analysis, bench
 
     cuda = torch.cuda.is_available()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     if not cuda:
         dtype = torch.float32
     batch = args.batch or (128 if cuda else 2)
-    net = api.analyze(args.spec)
-    _warn(net, args.quiet)
+    _, failed = _analyze(args.spec, args.quiet)
     device, peak = bench.device_peak()
     net, builders = bench.network_builders(args.spec, batch, dtype, args.max_autotune)
     flops = 2 * analysis.totals(net, inference=True).macs * batch * (3 if args.backward else 1)
@@ -264,7 +265,7 @@ def _bench(args) -> int:
     if not cuda:
         print("\n(no GPU: the Triton backend is not timed; PyTorch on the CPU only shows that "
               "this runs)")
-    return EXIT_OK
+    return EXIT_EXPECT if failed else EXIT_OK
 
 
 # -- specs -------------------------------------------------------------------------------------

@@ -225,3 +225,10 @@ def test_plot_never_clobbers(run_cli, tmp_path):
     path.write_text("<svg>mine</svg>")
     code, _, err = run_cli("stats", "nin", "--plot", path)
     assert code == 2 and "refusing to overwrite" in err and path.read_text() == "<svg>mine</svg>"
+
+
+def test_graph_checks_expect_lines_too(run_cli, tmp_path):
+    spec = tmp_path / "wrong.arch"
+    spec.write_text("network w input 3x32x32\nconv3-16\nexpect params 449\n")
+    code, _, err = run_cli("graph", spec, "-o", tmp_path / "w.dot")
+    assert code == 1 and "does not hold" in err and (tmp_path / "w.dot").exists()
