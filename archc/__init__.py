@@ -19,5 +19,5 @@ from .verify import check
 
 __version__ = "0.1.0"
 
-__all__ = ["analyze", "build", "check", "generate", "load", "totals", "Totals", "ArchcError", "SpecError", "ParseError",
-           "SemanticError", "GeometryError", "UsageError", "__version__"]
+__all__ = ["analyze", "build", "check", "generate", "load", "totals", "Totals", "ArchcError",
+           "SpecError", "ParseError", "SemanticError", "GeometryError", "UsageError", "__version__"]

@@ -337,7 +337,8 @@ def _union(node: ir.Node, ins: list[ir.Info], net: ir.Network):
     note = None
     centres = {tuple((f.size[a] - 1) / 2 - f.padding[a] for a in (0, 1)) for f in fields}
     if len(centres) > 1:
-        listing = ", ".join(f"{n} {f.size[0]}/{f.stride[0]}/{f.padding[0]}" for n, f in zip(names, fields))
+        listing = ", ".join(f"{n} {f.size[0]}/{f.stride[0]}/{f.padding[0]}"
+                            for n, f in zip(names, fields))
         note = f"branches of `{node.name}` are not centred alike ({listing}); the union is shown"
     rf = ir.ReceptiveField(tuple(size), fields[0].stride, tuple(padding))
     return rf, note

@@ -65,8 +65,10 @@ def generate(net: ir.Network) -> str:
     constants = sorted({name: value for m in models for name, value in m.constants.items()}.items())
     text = _environment().get_template("module.py.jinja").render(
         marker=MARKER, version=__version__, spec_path=_spec_path(net), cls=cls,
-        title=_title(net), summary=_summary(net, cls, models), imports="\n".join(_sorted_imports(imports)),
-        exports=exports, backends="(" + ", ".join(map(json.dumps, BACKENDS)) + ")", constants=constants, helpers=helpers, outputs=outputs,
+        title=_title(net), summary=_summary(net, cls, models),
+        imports="\n".join(_sorted_imports(imports)), exports=exports,
+        backends="(" + ", ".join(map(json.dumps, BACKENDS)) + ")", constants=constants,
+        helpers=helpers, outputs=outputs,
         models=[m.context() for m in models])
     return text.rstrip() + "\n"
 
@@ -74,8 +76,8 @@ def generate(net: ir.Network) -> str:
 def _sorted_imports(lines: list[str]) -> list[str]:
     """Standard library first, then torch, as isort would."""
     stdlib = sorted(line for line in lines if "torch" not in line)
-    torch_ = [line for line in ("import torch", "import torch.nn.functional as F", "from torch import nn")
-              if line in lines]
+    order = ("import torch", "import torch.nn.functional as F", "from torch import nn")
+    torch_ = [line for line in order if line in lines]
     return stdlib + ([""] if stdlib else []) + torch_
 
 
@@ -465,9 +467,11 @@ class _Network:
             f"    num_classes: outputs of the classifier (the spec has {self.num_classes}).",
         ]
         if len(self.dropout_ps) == 1:
-            lines.append(f"    dropout: probability of the main path's dropout layers (the spec's {self.dropout_ps[0]!r}).")
+            lines.append(f"    dropout: probability of the main path's dropout layers "
+                         f"(the spec's {self.dropout_ps[0]!r}).")
         elif self.dropout_ps:
-            lines.append("    dropout: if given, replaces the probability of every dropout layer of the main path.")
+            lines.append("    dropout: if given, replaces the probability of every dropout "
+                         "layer of the main path.")
         else:
             lines.append("    dropout: unused (the spec has no dropout on its main path).")
         lines += [

@@ -178,7 +178,8 @@ class _Elaborator:
                 path = sources.find_use(st.path, spec.source)
                 if path is None:
                     raise _error(f"cannot find `{st.path}`", st.loc,
-                                 hint="a `use` path is relative to the spec's folder or to the bundled specs")
+                                 hint="a `use` path is relative to the spec's folder "
+                                      "or to the bundled specs")
                 key = str(path.resolve())
                 if key in stack:
                     chain = " → ".join([*(s.rsplit("/", 1)[-1] for s in stack), path.name])
@@ -223,7 +224,7 @@ class _Elaborator:
                          hint="one of " + ", ".join(with_options))
         slot = self.defaults.setdefault(kind.name, {})
         for opt in st.options:
-            self._check_option(kind, opt, env={})
+            self._check_option(kind, opt)
             slot[opt.key] = opt
 
     def _init(self, st: ast.Init) -> ir.Init:
@@ -395,7 +396,7 @@ class _Elaborator:
         options = self._options(layer, kind, ctx)
         values = {key: opt for key, opt in self.defaults.get(kind.name, {}).items()}
         values.update(options)
-        word = {k: _subst_word(v, layer, ctx) for k, v in said.items()}
+        word = {k: _subst_word(v, ctx) for k, v in said.items()}
         for key, written in said.items():
             if word[key] != written:  # a block parameter: check its value here, once
                 _word_int(word[key], layer, key, parameter=written)
@@ -444,13 +445,13 @@ class _Elaborator:
         for key, value in zip(kind.positional, layer.args):
             given[key] = ast.Option(key, value, value.loc)
         for opt in (*layer.keywords, *layer.options):
-            self._check_option(kind, opt, ctx.env)
+            self._check_option(kind, opt)
             if opt.key in given:
                 raise _error(f"option `{opt.key}` is given twice", opt.loc)
             given[opt.key] = replace(opt, value=_subst(opt.value, ctx) if opt.value else None)
         return given
 
-    def _check_option(self, kind: Kind, opt: ast.Option, env):
+    def _check_option(self, kind: Kind, opt: ast.Option):
         if opt.key in kind.options:
             return
         if opt.value is None and (vocabulary.match(opt.key) or opt.key in self.blocks):
@@ -497,7 +498,8 @@ class _Elaborator:
         if table is None:
             guess = vocabulary.suggest(name, list(self.tables))
             raise _error(f"no table `{name}`", opt.value.loc,
-                         hint=f"did you mean `{guess}`?" if guess else "define it with `table NAME { ... }`")
+                         hint=f"did you mean `{guess}`?" if guess
+                         else "define it with `table NAME { ... }`")
         columns = len(table.rows[0])
         if columns != channels:
             raise _error(f"table `{name}` has {columns} columns but the layer has "
@@ -716,7 +718,7 @@ def _subst(value: ast.Value | None, ctx: _Ctx) -> ast.Value | None:
     return ctx.env.get(value.text, value)
 
 
-def _subst_word(part: str, layer: ast.Layer, ctx: _Ctx) -> str:
+def _subst_word(part: str, ctx: _Ctx) -> str:
     """Part of a layer word (`n3x3` in `conv3-n3x3`) with a block parameter replaced."""
     if part in ctx.env:
         return ctx.env[part].text
@@ -775,7 +777,7 @@ def _render(layer: ast.Layer, ctx: _Ctx) -> str:
         for group in match.re.groupindex:
             start, end = match.span(group)
             if start >= 0:
-                pieces += [word[last:start], _subst_word(word[start:end], layer, ctx)]
+                pieces += [word[last:start], _subst_word(word[start:end], ctx)]
                 last = end
         word = "".join(pieces) + word[last:]
     text = word

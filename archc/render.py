@@ -143,7 +143,7 @@ class _Drawing:
         """Grouped convolutions split into one box per group; per-channel layers after them
         stay split, until a layer that mixes channels joins the towers again."""
         per_channel = (ir.Activation, ir.Pool, ir.Dropout, ir.BatchNorm, ir.Subsample)
-        for box_id, box in self.boxes.items():
+        for box in self.boxes.values():
             layer = box.node.layer
             if isinstance(layer, ir.Conv) and layer.groups > 1:
                 box.towers = layer.groups

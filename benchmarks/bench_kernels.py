@@ -27,7 +27,6 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from archc import analysis, bench, kernels  # noqa: E402
-import archc  # noqa: E402
 
 LAYERS = {
     # name: (input C, H, W; conv out, kernel, stride, padding, groups; LRN; pool)
