@@ -94,7 +94,7 @@ def _spatial(node: ir.Node, shape: ir.Shape) -> None:
                     hint="layers after an FC layer see a vector; move this before the first FC")
 
 
-def _window_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
+def window_out(size: int, kernel: int, stride: int, pad: int, ceil: bool) -> int:
     """Output length of a sliding window: PyTorch's (and Caffe's) rule, rounding down, or up
     in ceil mode — where the last window may hang over the edge but must start inside."""
     out = (size + 2 * pad - kernel + (stride - 1 if ceil else 0)) // stride + 1
@@ -108,7 +108,7 @@ def _sliding(node: ir.Node, shape: ir.Shape, kernel: ir.Pair, stride: ir.Pair, p
     """Output height and width of a sliding window; errors if it vanishes, warns if it
     leaves input pixels unread or if ceil and floor rounding disagree."""
     sizes = (shape.height, shape.width)
-    out = tuple(_window_out(n, k, s, p, ceil) for n, k, s, p in zip(sizes, kernel, stride, pad))
+    out = tuple(window_out(n, k, s, p, ceil) for n, k, s, p in zip(sizes, kernel, stride, pad))
     if min(out) < 1:
         raise _fail(node, f"its {shape.height}×{shape.width} input"
                     + (f" (padded by {pad[0]}×{pad[1]})" if any(pad) else "")
@@ -116,7 +116,7 @@ def _sliding(node: ir.Node, shape: ir.Shape, kernel: ir.Pair, stride: ir.Pair, p
                     hint="the feature map has shrunk away: use a larger input, or fewer "
                          "strided or pooling layers before this one")
     if ceil:
-        floor = tuple(_window_out(n, k, s, p, False) for n, k, s, p in zip(sizes, kernel, stride, pad))
+        floor = tuple(window_out(n, k, s, p, False) for n, k, s, p in zip(sizes, kernel, stride, pad))
         if floor != out:
             warnings.append(Diagnostic(
                 f"`{node.name}` ({node.text}) rounds up: ceil mode gives {out[0]}×{out[1]}, "

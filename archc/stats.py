@@ -128,7 +128,7 @@ def _summary(net: ir.Network, fmt: str) -> str:
         return [
             f"{label}: {t.params:,} parameters ({t.weights:,} weights, {t.biases:,} biases) "
             f"in {t.weight_layers} weight layers",
-            f"  {t.macs:,} MACs ({_si(t.macs)}), {t.flops:,} FLOPs ({_si(t.flops)}), "
+            f"  {t.macs:,} MACs ({si(t.macs)}), {t.flops:,} FLOPs ({si(t.flops)}), "
             f"{t.neurons:,} neurons",
         ]
     out = line("total", analysis.totals(net))
@@ -143,10 +143,11 @@ def _summary(net: ir.Network, fmt: str) -> str:
     return "\n".join(out)
 
 
-def _si(value: float) -> str:
+def si(value: float, spec: str = ".2f") -> str:
+    """A count in K, M, G or T (1000s), formatted by ``spec``: 15470264320 → 15.47G."""
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}"
+            return f"{value / scale:{spec}}{suffix}"
     return str(value)
 
 

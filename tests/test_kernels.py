@@ -224,7 +224,7 @@ def test_auto_backend_is_pytorch_off_the_gpu(monkeypatch):
 
 def test_triton_backend_off_the_gpu_says_what_to_do(monkeypatch):
     model = archc.build("network t input 3x16x16\nconv3-8\n", backend="triton")
-    monkeypatch.setattr(kernels, "_interpreting", lambda: False)
+    monkeypatch.setattr(kernels, "interpreting", lambda: False)
     with pytest.raises(RuntimeError, match="runs on a CUDA GPU.*backend='auto'.*TRITON_INTERPRET=1"):
         model(torch.randn(1, 3, 16, 16))
 

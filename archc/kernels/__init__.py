@@ -38,7 +38,8 @@ def triton_available() -> bool:
     return True
 
 
-def _interpreting() -> bool:
+def interpreting() -> bool:
+    """Whether Triton runs kernels in its CPU interpreter (TRITON_INTERPRET=1)."""
     import os
 
     return os.environ.get("TRITON_INTERPRET") == "1"
@@ -54,7 +55,7 @@ def uses_triton(backend: str, x: torch.Tensor) -> bool:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if not triton_available():
         raise RuntimeError("backend='triton' needs the triton package: pip install triton")
-    if not x.is_cuda and not _interpreting():
+    if not x.is_cuda and not interpreting():
         raise RuntimeError(
             "backend='triton' runs on a CUDA GPU, and this tensor is on the "
             f"{x.device.type}; use backend='auto' (PyTorch off the GPU), or set "

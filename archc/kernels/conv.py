@@ -21,12 +21,12 @@ price of recomputing the outputs that overlapping windows share.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
+from ..analysis import window_out
+from . import interpreting
 from .reference import ACTIVATIONS, Epilogue
 
 _ACTIVATION_CODES = {None: 0, **{name: i + 1 for i, name in enumerate(ACTIVATIONS)}}
@@ -191,29 +191,17 @@ def configs() -> list[triton.Config]:
 _tuned = triton.autotune(configs=configs(), key=KEY)(_conv2d_kernel)
 
 
-def interpreting() -> bool:
-    """Whether Triton runs kernels in its CPU interpreter (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
 # -- the host side ---------------------------------------------------------------------------
-
-
-def output_size(size: int, kernel: int, stride: int, pad: int, ceil: bool = False) -> int:
-    """PyTorch's output length of a sliding window (convolution or pooling)."""
-    out = (size + 2 * pad - kernel + (stride - 1 if ceil else 0)) // stride + 1
-    if ceil and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
 
 
 def output_shape(x_shape, weight_shape, stride, padding, epilogue: Epilogue) -> tuple[int, ...]:
     n, _, h, w = x_shape
     c_out, _, kh, kw = weight_shape
-    p, q = output_size(h, kh, stride[0], padding[0]), output_size(w, kw, stride[1], padding[1])
+    p = window_out(h, kh, stride[0], padding[0], False)
+    q = window_out(w, kw, stride[1], padding[1], False)
     if epilogue.pool is not None:
         (pkh, pkw), (psh, psw), (pph, ppw), ceil = epilogue.pool
-        p, q = output_size(p, pkh, psh, pph, ceil), output_size(q, pkw, psw, ppw, ceil)
+        p, q = window_out(p, pkh, psh, pph, ceil), window_out(q, pkw, psw, ppw, ceil)
     return (n, c_out, p, q)
 
 
@@ -277,7 +265,8 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     c_out, c_in_g, kh, kw = weight.shape
     if c_in_g >= 16 and x.stride(1) != 1:
         x = x.contiguous(memory_format=torch.channels_last)  # contiguous channel runs
-    p, q = output_size(h, kh, stride[0], padding[0]), output_size(w, kw, stride[1], padding[1])
+    p = window_out(h, kh, stride[0], padding[0], False)
+    q = window_out(w, kw, stride[1], padding[1], False)
     _, _, oh, ow = output_shape(x.shape, weight.shape, stride, padding, epilogue)
     y = torch.empty((n, c_out, oh, ow), dtype=x.dtype, device=x.device,
                     memory_format=torch.channels_last)
