@@ -37,7 +37,9 @@ ACTIVATIONS = [None, "relu", "tanh", "sigmoid", "scaled_tanh"]
 
 
 def error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    return ((out.double() - ref).norm() / ref.norm()).item()
+    """‖out − ref‖ / ‖ref‖; where the reference is all zeros, the absolute ‖out − ref‖."""
+    difference, scale = (out.double() - ref).norm(), ref.norm()
+    return (difference / scale if scale > 0 else difference).item()
 
 
 def run(x, w, b, stride, padding, groups, epilogue: Epilogue, pool_in_kernel=True):
@@ -89,6 +91,16 @@ def test_every_geometry(k, stride, padding, groups):
 def test_grouped_convolution_with_lrn_across_the_groups(groups, lrn, pool):
     """AlexNet's conv2: LRN's window crosses the boundary between the two GPUs' groups."""
     check((2, 8, 11, 11), 16, 5, padding=2, groups=groups, epilogue=Epilogue("relu", LRNS[lrn], POOLS[pool]))
+
+
+def test_an_output_of_zeros():
+    """A ReLU of negative values everywhere: the kernel must write exact zeros."""
+    x = torch.randn(1, 2, 3, 3, device=DEVICE)
+    w = torch.zeros(4, 2, 1, 1, device=DEVICE)
+    b = torch.full((4,), -1.0, device=DEVICE)
+    out = run(x, w, b, (1, 1), (0, 0), 1, Epilogue("relu"))
+    assert out.shape == (1, 4, 3, 3) and torch.equal(out, torch.zeros_like(out))
+    assert error(out, torch.zeros(1, 4, 3, 3, dtype=torch.float64)) == 0
 
 
 def test_no_bias_and_wide_channels():
