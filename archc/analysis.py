@@ -169,7 +169,7 @@ def _conv(node, ins, warnings, net):
     _spatial(node, shape)
     c_in = shape.channels
     if layer.connections is not None:
-        rows = max(max(reads) for reads in layer.connections) + 1
+        rows = layer.table_rows
         if rows != c_in:
             raise _fail(node, f"its connection table has {rows} rows but its input has {c_in} maps")
         fan_in = sum(len(reads) for reads in layer.connections)
@@ -226,9 +226,11 @@ def _gap(node, ins, warnings, net):
                    rf=_grow(src.rf, whole, (1, 1), (0, 0)), rf_note=src.rf_note)
 
 
-def _adaptive_windows(size: int, out: int) -> list[int]:
-    """Window lengths of PyTorch's adaptive pooling from ``size`` to ``out`` cells."""
-    return [math.ceil((i + 1) * size / out) - (i * size) // out for i in range(out)]
+def _adaptive_cells(size: int, out: int) -> int:
+    """How many input cells PyTorch's adaptive pooling from ``size`` to ``out`` cells reads
+    in all: the sum over windows i of ⌈(i+1)·size/out⌉ − ⌊i·size/out⌋, which is
+    size + out − gcd(size, out) (a window gains one cell whenever its end is fractional)."""
+    return size + out - math.gcd(size, out)
 
 
 def _adaptive(node, ins, warnings, net):
@@ -236,8 +238,7 @@ def _adaptive(node, ins, warnings, net):
     (src,) = ins
     _spatial(node, src.shape)
     sizes = (src.shape.height, src.shape.width)
-    windows = [_adaptive_windows(n, o) for n, o in zip(sizes, layer.size)]
-    flops = src.shape.channels * sum(windows[0]) * sum(windows[1])
+    flops = src.shape.channels * math.prod(_adaptive_cells(n, o) for n, o in zip(sizes, layer.size))
     shape = ir.Shape(src.shape.channels, *layer.size)
     if all(n % o == 0 for n, o in zip(sizes, layer.size)):
         step = tuple(n // o for n, o in zip(sizes, layer.size))

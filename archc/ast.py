@@ -93,6 +93,7 @@ class Network:
     name: str
     input: tuple[int, int, int]
     loc: Loc
+    input_loc: Loc | None = None  # the `3x224x224`
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,3 +184,4 @@ class Spec:
 
     source: Source
     statements: tuple[Statement, ...]
+    tokens: int = 0  # counted against limits.MAX_TOKENS, with those of the files it uses

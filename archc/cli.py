@@ -130,9 +130,11 @@ def _check(args) -> int:
 def _analyze(spec, quiet: bool, input: str | None = None):
     """The analysed network, its warnings printed and its expect lines checked (not when
     the input is overridden: they describe the spec's own); True if one does not hold."""
-    from . import api
+    from . import api, sources
 
-    net = api.analyze(spec, input=input)
+    # A command-line argument names a file or a bundled spec, never spec text (a file's
+    # name may hold a newline, which api.analyze would take for text).
+    net = api.analyze(sources.read(sources.resolve(spec)), input=input)
     _warn(net, quiet)
     return net, (_report_expects(net, quiet) if input is None else False)
 
@@ -190,6 +192,9 @@ def _compile(args) -> int:
         if not path.stem.isidentifier():
             print(f"warning: `{path.name}` cannot be imported by name; call it e.g. "
                   f"`{net.name}.py`", file=sys.stderr)
+        elif path.stem in sys.stdlib_module_names:
+            print(f"warning: `{path.name}` hides Python's `{path.stem}` module from scripts "
+                  f"in its folder; call it e.g. `{path.stem}_net.py`", file=sys.stderr)
     return EXIT_EXPECT if failed else EXIT_OK
 
 

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Union
 
-from . import ast, ir, sources, vocabulary
+from . import ast, ir, limits, sources, vocabulary
 from .errors import Loc, Note, SemanticError
 from .parser import parse
 from .vocabulary import Kind, OptionError
@@ -35,7 +35,10 @@ from .vocabulary import Kind, OptionError
 # Attributes of torch.nn.Module, and of the classes archc generates, that a label must not
 # shadow in generated code.
 _RESERVED = frozenset("""
-    backend hparams dense reset_parameters INPUT_SHAPE SPEC_INIT SIDE_WEIGHTS
+    backend hparams dense reset_parameters INPUT_SHAPE SPEC_INIT SIDE_WEIGHTS FUSED
+    T_destination register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_state_dict_post_hook
+    register_state_dict_pre_hook set_submodule
     add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
     dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
     get_submodule half ipu load_state_dict modules mtia named_buffers named_children
@@ -44,6 +47,17 @@ _RESERVED = frozenset("""
     register_module register_parameter requires_grad_ set_extra_state share_memory
     state_dict to to_empty train training type xpu zero_grad
 """.split())
+
+# Names the generated module uses where a label can land beside them: a side output's
+# label is a local variable of `forward` and a field of its outputs tuple (after
+# `logits`), a branch's label a keyword argument, and a group's `flatten` a submodule.
+_GENERATED = frozenset("torch nn F self x logits flatten super".split())
+
+# What a network's class must not shadow in its own module, and the modules that module
+# imports, which a file named after the network would shadow for its neighbours.
+_GENERATED_CLASSES = frozenset(
+    "F Concat Subsample2d SparseConv2d ScaledTanh Model OrderedDict NamedTuple".split())
+_IMPORTED_MODULES = frozenset("torch typing collections archc triton".split())
 
 
 def elaborate(spec: ast.Spec, input_shape: tuple[int, int, int] | None = None) -> ir.Network:
@@ -98,6 +112,7 @@ class _Ctx:
     stack: tuple[tuple[str, Loc], ...] = ()  # the block instances we are inside
     tail: bool = False  # this item produces an output: no default activation after it
     side: _ScopeB | None = None
+    depth: int = 0  # how many `{ }` (through block calls) we are inside
 
 
 def _error(message: str, loc: Loc | None, hint: str | None = None, notes=()) -> SemanticError:
@@ -116,6 +131,8 @@ class _Elaborator:
         self.nodes: list[_NodeB] = []
         self.sides: list[tuple[_ScopeB, _NodeB, float | None, Loc]] = []
         self.repeat_groups = itertools.count()
+        self.work = 0  # nodes and scopes unrolled so far, against limits.MAX_LAYERS
+        self.tokens = spec.tokens  # read so far, `use`d files included: limits.MAX_TOKENS
 
     # -- declarations ----------------------------------------------------------------------
 
@@ -146,13 +163,17 @@ class _Elaborator:
             first = Loc(self.spec.source, 1, 1, 1, 2)
             raise _error("this spec has no `network` line", first,
                          hint="start it with e.g. `network vgg_d input 3x224x224`")
-        _check_identifier(decl.name, decl.loc, "a network name")
+        _check_network_name(decl)
         if not items:
             raise _error(f"network `{decl.name}` has no layers", decl.loc)
 
         shape = self.input_shape or decl.input
         if min(shape) < 1:
             raise _error(f"input shape {'×'.join(map(str, shape))} has an empty axis", decl.loc)
+        if max(shape) > limits.MAX_SIZE:
+            raise _error(f"input shape {'×'.join(map(str, shape))} has an axis longer than "
+                         f"{limits.MAX_SIZE:,}", decl.input_loc or decl.loc,
+                         hint="archc's limit on any one size (archc.limits.MAX_SIZE)")
         inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.loc)
         root = _ScopeB("network", decl.loc, text=decl.name)
         out = self._body(tuple(items), inp.id, root, _Ctx(env={}, tail=True))
@@ -187,7 +208,9 @@ class _Elaborator:
                 if key in loaded:
                     continue
                 loaded.add(key)
-                used = parse(sources.read(path).text, sources.display_path(path))
+                used = parse(sources.read(path).text, sources.display_path(path),
+                             tokens_before=self.tokens)
+                self.tokens = used.tokens
                 self._declare(used, stack + (key,), loaded, main=False)
             elif isinstance(st, ast.Block):
                 self._define(self.blocks, st, "block")
@@ -261,6 +284,9 @@ class _Elaborator:
         count = item.repeat if item.repeat is not None else 1
         if count < 1:
             raise _error("a repeat count must be at least 1", item.repeat_loc)
+        if count > limits.MAX_REPEAT:
+            raise _error(f"a repeat count must be at most {limits.MAX_REPEAT:,}", item.repeat_loc,
+                         hint="archc's limit (archc.limits.MAX_REPEAT)")
         group = next(self.repeat_groups) if count > 1 else None
         for r in range(count):
             copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
@@ -270,6 +296,9 @@ class _Elaborator:
         return cur
 
     def _thing(self, thing: ast.Thing, label, label_loc, cur, scope, ctx, repeat) -> int:
+        if not isinstance(thing, ast.Layer):  # a scope: counts toward the limits too
+            self._spend(thing.loc)
+            ctx = self._deeper(ctx, thing.loc)
         if isinstance(thing, ast.Layer):
             found = vocabulary.match(thing.word)
             if found is not None:
@@ -286,6 +315,24 @@ class _Elaborator:
         if isinstance(thing, ast.Concat):
             return self._concat(thing, label, label_loc, cur, scope, ctx, repeat)
         return self._side(thing, label, label_loc, cur, scope, ctx, repeat)
+
+    def _spend(self, loc: Loc) -> None:
+        """Count one layer or scope toward the limit on how large a network may unroll."""
+        self.work += 1
+        if self.work > limits.MAX_LAYERS:
+            raise _error(f"this network unrolls to more than {limits.MAX_LAYERS:,} layers and "
+                         f"scopes", loc,
+                         hint="archc's limit (archc.limits.MAX_LAYERS): look for a ×N or a "
+                              "block call that multiplies more than intended")
+
+    @staticmethod
+    def _deeper(ctx: _Ctx, loc: Loc) -> _Ctx:
+        if ctx.depth >= limits.MAX_NESTING:
+            raise _error(f"scopes nest more than {limits.MAX_NESTING} deep here "
+                         f"(through block calls)", loc,
+                         hint="archc's limit (archc.limits.MAX_NESTING): does a block call a "
+                              "chain of blocks deeper than intended?")
+        return replace(ctx, depth=ctx.depth + 1)
 
     def _unknown_word(self, layer: ast.Layer, ctx: _Ctx) -> SemanticError:
         guess = vocabulary.suggest(layer.word, list(self.blocks))
@@ -325,6 +372,11 @@ class _Elaborator:
     def _side(self, thing: ast.Side, label, label_loc, cur, scope, ctx, repeat) -> int:
         if ctx.side is not None:
             raise _error("a side output cannot contain another", thing.loc)
+        if scope.kind != "network":
+            raise _error("a side output must be at the top level of the network, not inside "
+                         f"a {'branch' if scope.kind == 'branch' else scope.kind}", thing.loc,
+                         hint="side outputs branch off the main path between its top-level "
+                              "layers, as GoogLeNet's aux1 does after inception4a")
         weight = None
         for opt in thing.options:
             if opt.key != "weight":
@@ -346,6 +398,7 @@ class _Elaborator:
 
     def _instance(self, call: ast.Layer, label, label_loc, cur, scope, ctx, repeat) -> int:
         block = self.blocks[call.word]
+        self._spend(call.loc)
         chain = [name for name, _ in ctx.stack]
         if block.name in chain:
             path = " → ".join(chain[chain.index(block.name):] + [block.name])
@@ -358,7 +411,7 @@ class _Elaborator:
         instance = _ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
         scope.add_scope(instance, label, label_loc)
         inner = _Ctx(env=env, stack=ctx.stack + ((block.name, call.loc),), tail=ctx.tail,
-                     side=ctx.side)
+                     side=ctx.side, depth=self._deeper(ctx, call.loc).depth)
         try:
             return self._body(block.body, cur, instance, inner)
         except SemanticError as exc:
@@ -463,6 +516,7 @@ class _Elaborator:
                      hint=f"did you mean `{guess}`?" if guess else f"options: {allowed}")
 
     def _add(self, layer, inputs, text, loc, ctx=None, implicit=False, init=None, repeat=None):
+        self._spend(loc)
         node = _NodeB(len(self.nodes), layer, tuple(inputs), text, loc, implicit=implicit,
                       side=ctx.side if ctx else None, init=init, repeat=repeat)
         self.nodes.append(node)
@@ -483,15 +537,16 @@ class _Elaborator:
             pad = (0, 0)
         else:
             pad = (pad, pad)
-        connections = None
+        connections = rows = None
         if "table" in typed:
             if typed.get("groups", 1) != 1:
                 raise _error("a conv layer takes either `groups` or a connection `table`",
                              written["table"].loc)
             connections = self._connections(typed["table"], channels, written["table"])
+            rows = len(self.tables[typed["table"]].rows)
         stride = typed.get("stride", 1)
         return ir.Conv(channels, kernel, (stride, stride), pad, typed.get("groups", 1),
-                       typed.get("bias", True), connections)
+                       typed.get("bias", True), connections, rows)
 
     def _connections(self, name: str, channels: int, opt: ast.Option):
         table = self.tables.get(name)
@@ -524,7 +579,10 @@ class _Elaborator:
         return ir.GlobalAvgPool()
 
     def _build_adaptive_avgpool(self, layer, word, typed, written):
-        return ir.AdaptiveAvgPool(_pair(word["size"]))
+        size = _pair(word["size"], layer, "output size")
+        if min(size) < 1:
+            raise _error("an adaptive pool's output size must be at least 1", layer.word_loc)
+        return ir.AdaptiveAvgPool(size)
 
     def _build_subsample(self, layer, word, typed, written):
         kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
@@ -690,11 +748,31 @@ def _tail_index(items: tuple[ast.Item, ...]) -> int:
 
 
 def _check_identifier(text: str, loc: Loc | None, what: str):
+    """A name that becomes an attribute, variable or keyword in generated code (labels),
+    or may one day (block names): a Python identifier nothing in that code uses."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise _error(f"`{text}` cannot be {what}: use letters, digits and `_`", loc,
                      hint=f"e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', text)}`")
-    if keyword.iskeyword(text) or text in _RESERVED:
-        raise _error(f"`{text}` cannot be {what}: it is reserved in generated Python code", loc)
+    if keyword.iskeyword(text) or text in _RESERVED or text in _GENERATED:
+        raise _error(f"`{text}` cannot be {what}: it is reserved in generated Python code", loc,
+                     hint=f"e.g. `{text}_`" if not keyword.iskeyword(text) else None)
+    if text.startswith("_"):
+        raise _error(f"`{text}` cannot be {what}: names starting with `_` are private to "
+                     f"Python and PyTorch", loc, hint=f"e.g. `{text.lstrip('_') or 'x'}_`")
+
+
+def _check_network_name(decl: ast.Network):
+    """The name that becomes a module file (`NAME.py`) and a class (`ir.class_name`)."""
+    _check_identifier(decl.name, decl.loc, "a network name")
+    cls = ir.class_name(decl.name)
+    if cls in _GENERATED_CLASSES:
+        raise _error(f"`{decl.name}` cannot be a network name: its class `{cls}` would "
+                     f"replace the generated module's own `{cls}`", decl.loc,
+                     hint=f"e.g. `{decl.name}_net`")
+    if decl.name in _IMPORTED_MODULES:
+        raise _error(f"`{decl.name}` cannot be a network name: `{decl.name}.py` would hide the "
+                     f"`{decl.name}` module that generated code imports", decl.loc,
+                     hint=f"e.g. `{decl.name}_net`")
 
 
 def _check_table(table: ast.Table):
@@ -735,8 +813,13 @@ def _convert(check, value: ast.Value | None, key: str):
 
 
 def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = None) -> int:
-    if re.fullmatch(r"\d+", text) and int(text) > 0:
-        return int(text)
+    if re.fullmatch(r"[0-9]+", text):
+        try:
+            value = vocabulary.size(text)
+        except OptionError as exc:
+            raise _error(f"the {what} in `{layer.word}` must be {exc}", layer.word_loc) from None
+        if value > 0:
+            return value
     if parameter is not None:
         raise _error(f"the {what} in `{layer.word}` must be a whole number of at least 1, "
                      f"but `{parameter}` is `{text}`", layer.word_loc)
@@ -747,8 +830,9 @@ def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = No
                  layer.word_loc)
 
 
-def _pair(text: str) -> ir.Pair:
-    parts = [int(p) for p in text.lower().split("x")]
+def _pair(text: str, layer: ast.Layer, what: str) -> ir.Pair:
+    """`3` → (3, 3), `3x5` → (3, 5): a size written in a layer word."""
+    parts = [_word_int(p, layer, what) if p.strip("0") else 0 for p in text.lower().split("x")]
     return (parts[0], parts[-1])
 
 
@@ -756,7 +840,7 @@ def _kernel(from_word, from_option, layer: ast.Layer, written) -> ir.Pair:
     if from_word is not None and from_option is not None:
         raise _error("the kernel size is given twice", written["kernel"].loc)
     if from_word is not None:
-        kernel = _pair(from_word)
+        kernel = _pair(from_word, layer, "kernel size")
     elif from_option is not None:
         kernel = (from_option, from_option)
     else:

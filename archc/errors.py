@@ -11,6 +11,7 @@ that belong to a place in a spec render like a compiler's::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -22,8 +23,10 @@ class Source:
     text: str
 
     def line(self, number: int) -> str:
-        lines = self.text.splitlines()
-        return lines[number - 1] if 0 < number <= len(lines) else ""
+        """Line ``number`` (1-based), counting lines as the parser does: by `\\n` alone
+        (``str.splitlines`` would also split at form feeds and Unicode separators)."""
+        lines = self.text.split("\n")
+        return lines[number - 1].rstrip("\r") if 0 < number <= len(lines) else ""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Loc:
 
     def excerpt(self) -> str:
         """The source line and a caret under the span."""
-        text = self.source.line(self.line).rstrip("\n")
+        text = self.source.line(self.line)
         if not text:
             return ""
         start = max(self.column - 1, 0)
@@ -53,9 +56,23 @@ class Loc:
             width = self.end_column - self.column
         else:
             width = 1
+        # A very long line is shown as the part around the caret.
+        if len(text) > _EXCERPT:
+            first = max(0, min(start - _EXCERPT // 2, len(text) - _EXCERPT))
+            text = ("…" if first else "") + text[first:first + _EXCERPT] + (
+                "…" if first + _EXCERPT < len(text) else "")
+            start = start - first + (1 if first else 0)
+            width = max(1, min(width, len(text) - start))
+        # Control characters would move the cursor or ring the bell; show them as `?`.
+        text = _PRINTABLE.sub("?", text)
         # Keep tabs so the caret lines up under what the terminal shows.
         pad = "".join(c if c == "\t" else " " for c in text[:start])
         return f"    {text}\n    {pad}^{'~' * (width - 1)}"
+
+
+_EXCERPT = 160
+_PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and Unicode's line breaks
 
 
 @dataclass(frozen=True)
@@ -69,16 +86,30 @@ class Note:
 def _render(severity: str, message: str, loc: Loc | None, hint: str | None,
             notes: tuple[Note, ...]) -> str:
     head = f"{loc}: {severity}: {message}" if loc else f"{severity}: {message}"
-    parts = [head]
+    parts = [_shown(head)]
     if loc is not None:
         excerpt = loc.excerpt()
         if excerpt:
             parts.append(excerpt)
     for note in notes:
-        parts.append(f"{note.loc}: note: {note.message}" if note.loc else f"note: {note.message}")
+        parts.append(_shown(f"{note.loc}: note: {note.message}" if note.loc
+                            else f"note: {note.message}"))
     if hint:
-        parts.append(f"hint: {hint}")
+        parts.append(_shown(f"hint: {hint}"))
     return "\n".join(parts)
+
+
+def _shown(text: str) -> str:
+    """A message line as it may reach a terminal: spec text quoted in it (a file name, a
+    stray character) cannot move the cursor, clear the screen or start a new line."""
+    return _PRINTABLE.sub("?", text.replace("\n", "?"))
+
+
+def one_line(text: str) -> str:
+    """Text from a spec or a file's name made safe for one line of a file archc writes (a
+    comment in generated Python or DOT): every control character, newlines included,
+    becomes a space."""
+    return _CONTROL.sub(" ", text)
 
 
 class ArchcError(Exception):

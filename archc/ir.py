@@ -57,7 +57,8 @@ class Input:
 
 @dataclass(frozen=True)
 class Conv:
-    """2-D convolution; ``connections[j]`` lists the input maps output map j reads, when sparse."""
+    """2-D convolution; when sparse, ``connections[j]`` lists the input maps output map j
+    reads, out of the ``table_rows`` its table has (an input map may feed none)."""
 
     op: ClassVar[str] = "conv"
     out_channels: int
@@ -67,6 +68,7 @@ class Conv:
     groups: int = 1
     bias: bool = True
     connections: tuple[tuple[int, ...], ...] | None = None
+    table_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,11 @@ class Network:
                 return scope
         return None
 
+    @property
+    def class_name(self) -> str:
+        """The class generated code defines for this network: `vgg_d` → `VggD`."""
+        return class_name(self.name)
+
     def consumers(self) -> dict[int, list[int]]:
         """For each node id, the ids of the nodes that read its output."""
         users: dict[int, list[int]] = {node.id: [] for node in self.nodes}
@@ -368,3 +375,8 @@ class Network:
             for src in node.inputs:
                 users[src].append(node.id)
         return users
+
+
+def class_name(network: str) -> str:
+    """A network's name as a Python class name: `vgg_d` → `VggD`, `googlenet_tv` → `GooglenetTv`."""
+    return "".join(part[:1].upper() + part[1:] for part in network.split("_") if part) or "Network"

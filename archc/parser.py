@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import lark
 from lark import Token, Transformer, v_args
 
-from . import ast
-from .errors import Loc, ParseError, Source
+from . import ast, limits
+from .errors import ArchcError, Loc, ParseError, Source
 
 # What each terminal means to a person reading an error message.
 _TERMINALS = {
@@ -57,19 +62,121 @@ def _expected(terminals) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
+    """The parser, built from grammar.lark (about 0.15 s) or loaded from archc's cache.
+
+    Not lark's own ``cache=True``: that keeps a pickle under a predictable name in the
+    shared temporary folder, which another user of the machine could plant, and writes it
+    in place, so a concurrent process may read half of it.  archc's copy lives in a folder
+    only this user can write, named after the grammar, lark and Python it was built with,
+    and is replaced in one step.
+    """
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=True, cache=True)
+    key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()
+    folder = _cache_folder()
+    cached = folder / f"grammar-{key[:24]}.lark" if folder else None
+    if cached is not None and cached.is_file():
+        try:
+            with open(cached, "rb") as handle:
+                return lark.Lark.load(handle)
+        except Exception:  # damaged or from another lark: build it again
+            pass
+    parser = lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                       maybe_placeholders=True)
+    if cached is not None:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".grammar-", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                parser.save(handle)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    return parser
 
 
-def parse(text: str, path: str = "<spec>") -> ast.Spec:
-    """Parse one spec file into its AST; raises :class:`ParseError` on bad syntax."""
+def _cache_folder() -> Path | None:
+    """``$XDG_CACHE_HOME/archc`` (``~/.cache/archc``) if it is ours alone, else None."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "archc"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    if not hasattr(os, "getuid"):  # Windows: the profile folder is the user's own
+        return folder
+    owner_only = info.st_mode & 0o022 == 0 and info.st_uid == os.getuid()
+    return folder if owner_only else None
+
+
+def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
+    """Parse one spec file into its AST; raises :class:`ParseError` on bad syntax, or on
+    text beyond archc's :mod:`~archc.limits` (checked first, so refusing is quick).
+
+    ``tokens_before``: tokens already read from the files that `use` this one; they count
+    toward the same limit.
+    """
     source = Source(path, text)
+    tokens = _check_limits(source, tokens_before)
     try:
         tree = _lark().parse(text if text.endswith("\n") else text + "\n")
     except lark.exceptions.UnexpectedInput as exc:
         raise _parse_error(exc, source) from None
-    return _ToAst(source).transform(tree)
+    try:
+        spec = _ToAst(source).transform(tree)
+    except lark.exceptions.VisitError as exc:  # lark wraps what the transformer raises
+        if isinstance(exc.orig_exc, ArchcError):
+            raise exc.orig_exc from None
+        raise
+    return replace(spec, tokens=tokens)
+
+
+# Roughly what the lexer will see: words and numbers (with their inner `-`, `.`, `,`),
+# quoted strings, comments (skipped) and single symbols.
+_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"?|[\w.,-]+|\S')
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_limits(source: Source, tokens_before: int) -> int:
+    """Refuse text too long, too many tokens or nested too deep, before lark sees it;
+    returns the tokens counted, ``tokens_before`` included."""
+    text = source.text
+    if _SURROGATE.search(text):
+        raise ParseError("this text is not valid Unicode (it holds a lone surrogate)",
+                         _position(source, _SURROGATE.search(text).start()))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.MAX_BYTES:
+        fits = len(text.encode("utf-8", "surrogatepass")[:limits.MAX_BYTES]
+                   .decode("utf-8", "ignore"))
+        raise ParseError(f"this spec is longer than {limits.MAX_BYTES // 1024 ** 2} MiB",
+                         _position(source, fits),
+                         hint="archc reads specs of up to 1 MiB; write repeated layers "
+                              "once, with ×N, or as a block")
+    tokens, depth = tokens_before, 0
+    for match in _SCAN.finditer(text):
+        token = match.group(0)
+        if token[0] == "#":
+            continue
+        tokens += 1
+        if tokens > limits.MAX_TOKENS:
+            what = "this spec and the files it uses have" if tokens_before else "this spec has"
+            raise ParseError(f"{what} more than {limits.MAX_TOKENS:,} words and symbols",
+                             _position(source, match.start(), len(token)),
+                             hint="write repeated layers once, with ×N, or as a block")
+        if token == "{":
+            depth += 1
+            if depth > limits.MAX_NESTING:
+                raise ParseError(f"`{{ }}` nest more than {limits.MAX_NESTING} deep here",
+                                 _position(source, match.start(), 1))
+        elif token == "}":
+            depth = max(depth - 1, 0)
+    return tokens
+
+
+def _position(source: Source, offset: int, width: int = 1) -> Loc:
+    """The Loc of a character offset, counting lines as lark does (by `\\n` only)."""
+    line = source.text.count("\n", 0, offset) + 1
+    column = offset - (source.text.rfind("\n", 0, offset) + 1) + 1
+    return Loc(source, line, column, line, column + width)
 
 
 def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseError:
@@ -82,7 +189,7 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
             line, column = opened
             return ParseError("this `{` is never closed", Loc(source, line, column, line, column + 1),
                               hint="add the matching `}`")
-        lines = source.text.splitlines() or [""]
+        lines = re.split(r"\r?\n", source.text.rstrip("\r\n"))
         line, column = len(lines), len(lines[-1]) + 1
         return ParseError(f"the file ends too early: expected {expected}",
                           Loc(source, line, column, line, column + 1))
@@ -126,7 +233,7 @@ _KEYWORDS = {"NETWORK", "USE", "BLOCK", "TABLE", "EXPECT", "DEFAULT", "ACTIVATIO
 def _unclosed_brace(text: str) -> tuple[int, int] | None:
     """Line and column of the innermost `{` left open at the end of ``text``, ignoring comments."""
     stack = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text.split("\n"), 1):
         for column, char in enumerate(line.split("#", 1)[0], 1):
             if char == "{":
                 stack.append((number, column))
@@ -156,9 +263,14 @@ class _ToAst(Transformer):
     def start(self, meta, *statements):
         return ast.Spec(self.source, tuple(statements))
 
+    def _whole(self, digits: str, token: Token) -> int:
+        if len(digits) > limits.MAX_DIGITS:
+            raise ParseError(f"a number of more than {limits.MAX_DIGITS} digits", self._tok(token))
+        return int(digits)
+
     def network(self, meta, name, shape):
-        dims = tuple(int(d) for d in re.split("[x×]", str(shape)))
-        return ast.Network(str(name), dims, self._loc(meta))
+        dims = tuple(self._whole(d, shape) for d in re.split("[x×]", str(shape)))
+        return ast.Network(str(name), dims, self._loc(meta), self._tok(shape))
 
     def use(self, meta, path):
         return ast.Use(str(path)[1:-1], self._loc(meta))
@@ -184,9 +296,13 @@ class _ToAst(Transformer):
         return ast.Table(str(name), cells, tuple(self._tok(r) for r in rows), self._loc(meta))
 
     def expect(self, meta, inference, metric, target, approx, value, tolerance, disputed):
+        for token in (value, tolerance):
+            if token is not None and len(token) > 4 * limits.MAX_DIGITS:
+                raise ParseError("this value is too long to be a count, shape, receptive field "
+                                 "or tolerance", self._tok(token))
         tol = None
         if tolerance is not None:
-            tol = _number_percent(re.sub(r"^(±|\+-)\s*", "", str(tolerance)))
+            tol = _number_percent(re.sub(r"^(±|\+-)[ \t]*", "", str(tolerance)))
         return ast.Expect(
             inference=inference is not None, metric=str(metric), metric_loc=self._tok(metric),
             target=str(target) if target is not None else None,
@@ -201,7 +317,9 @@ class _ToAst(Transformer):
         return True
 
     def item(self, meta, label, thing, repeat):
-        count = int(re.sub(r"^(×\s*|x)", "", str(repeat))) if repeat is not None else None
+        count = None
+        if repeat is not None:
+            count = self._whole(re.sub(r"^(×[ \t]*|x)", "", str(repeat)), repeat)
         return ast.Item(
             label=str(label) if label is not None else None,
             label_loc=self._tok(label) if label is not None else None,

@@ -7,10 +7,12 @@ folders of a checkout; an installed wheel carries copies inside the package
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 from pathlib import Path
 
+from . import limits
 from .errors import Source, UsageError
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -66,11 +68,16 @@ def resolve(spec: str | os.PathLike) -> Path:
 
 
 def read(path: Path) -> Source:
+    """A spec file's text.  Of a file over the size limit only the start is read — enough
+    for the parser to refuse it at the place where it crosses the limit."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(limits.MAX_BYTES + 4)
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) <= limits.MAX_BYTES)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read `{path}`: {exc}") from None
-    return Source(display_path(path), text)
+    # Universal newlines, as Python's text mode reads them.
+    return Source(display_path(path), text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def find_use(target: str, including: Source) -> Path | None:

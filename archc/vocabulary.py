@@ -9,9 +9,12 @@ trust them.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable
+
+from . import limits
 
 ACTIVATION_WORDS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
                     "scaled-tanh": "scaled_tanh", "none": None}
@@ -22,8 +25,15 @@ class OptionError(ValueError):
 
 
 def _int(text: str) -> int:
-    if not re.fullmatch(r"\d+", text):
+    if not re.fullmatch(r"[0-9]+", text):
         raise OptionError("a whole number")
+    return size(text)
+
+
+def size(text: str) -> int:
+    """A count written in a spec (digits only), within :data:`archc.limits.MAX_SIZE`."""
+    if len(text.lstrip("0")) > len(str(limits.MAX_SIZE)) or int(text) > limits.MAX_SIZE:
+        raise OptionError(f"at most {limits.MAX_SIZE:,} (archc's limit on any one size)")
     return int(text)
 
 
@@ -38,18 +48,31 @@ def nonnegative(text: str) -> int:
     return _int(text)
 
 
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+
+
+def _decimal(text: str) -> float | None:
+    """A decimal literal as written in a spec (not `inf` or `nan`, which Python's float
+    also reads), or None; too large for a float is None too."""
+    if not _DECIMAL.fullmatch(text) or len(text) > 4 * limits.MAX_DIGITS:
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise OptionError("a number") from None
+    value = _decimal(text)
+    if value is None:
+        raise OptionError("a number such as 0.01 or 1e-4")
+    return value
 
 
 def probability(text: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise OptionError("a probability such as 0.5 or 40%") from None
+    value = _decimal(text[:-1] if text.endswith("%") else text)
+    if value is None:
+        raise OptionError("a probability such as 0.5 or 40%")
+    if text.endswith("%"):
+        value /= 100
     if not 0 <= value < 1:
         raise OptionError("a probability in [0, 1), such as 0.5 or 40%")
     return value
@@ -67,10 +90,9 @@ def boolean(text: str) -> bool:
 def padding(text: str) -> int | str:
     if text in ("same", "valid"):
         return text
-    try:
-        return _int(text)
-    except OptionError:
-        raise OptionError("a whole number, `same` or `valid`") from None
+    if not re.fullmatch(r"[0-9]+", text):
+        raise OptionError("a whole number, `same` or `valid`")
+    return size(text)
 
 
 def activation(text: str) -> str | None:
@@ -109,7 +131,7 @@ class Kind:
         return re.fullmatch(self.pattern, word, flags=re.IGNORECASE)
 
 
-_KERNEL = r"(?P<kernel>\d+(?:x\d+)?)"
+_KERNEL = r"(?P<kernel>[0-9]+(?:x[0-9]+)?)"
 _INIT = {"std": number, "bias_init": number}
 
 KINDS: tuple[Kind, ...] = (
@@ -122,7 +144,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("avgpool", rf"avgpool{_KERNEL}?", "avgpool",
          {"stride": positive, "pad": nonnegative, "ceil": boolean}),
     Kind("gap", r"gap|global-avgpool", "gap"),
-    Kind("adaptive_avgpool", r"adaptive-avgpool(?P<size>\d+(?:x\d+)?)", "adaptive-avgpool7"),
+    Kind("adaptive_avgpool", r"adaptive-avgpool(?P<size>[0-9]+(?:x[0-9]+)?)", "adaptive-avgpool7"),
     Kind("subsample", rf"subsample{_KERNEL}?", "subsample2",
          {"stride": positive, "act": activation, **_INIT}, weighted=True),
     Kind("fc", r"(?:fc|linear)-(?P<features>\w+)", "FC-4096",

@@ -205,9 +205,9 @@ def test_block_arguments_by_position_keyword_and_default():
 
 
 def test_block_instance_text_shows_its_arguments():
-    n = net("block b(c) { conv3-c; maxpool }\nx: b(16)")
+    n = net("block b(c) { conv3-c; maxpool }\nblk: b(16)")
     assert n.root.children[0].text == "b(16)" and n.root.children[0].block == "b"
-    assert n.node("x.0").text == "conv3-16"
+    assert n.node("blk.0").text == "conv3-16"
 
 
 def test_blocks_from_a_library_file():

@@ -1,0 +1,32 @@
+"""How much archc will read and build, so that no input can make it hang or exhaust memory.
+
+Each limit is a refusal with a clear error at the place in the spec that crosses it, never
+a crash or a wait: with these bounds, analysing any spec under ``MAX_BYTES`` takes about a
+second at most (``benchmarks/bench_limits.py`` measures the worst cases).  They sit far
+above any network of the classic papers — GoogLeNet as torchvision builds it is 301 tokens
+and 214 layers — and every one of them is checked by tests/test_limits.py.
+"""
+
+from __future__ import annotations
+
+MAX_BYTES = 1 << 20
+"""A spec file (or spec text) holds at most 1 MiB."""
+
+MAX_TOKENS = 10_000
+"""Words, numbers and punctuation in one file: parsing costs about 60 µs a token."""
+
+MAX_NESTING = 50
+"""`{ }` inside `{ }`, counting through block calls: how deep a network's scopes go."""
+
+MAX_LAYERS = 5_000
+"""Layers (implicit activations included) and scopes (groups, branches, block calls) once
+blocks are instantiated and ×N unrolled: GoogLeNet is 158 layers and 50 scopes."""
+
+MAX_REPEAT = 1_000
+"""The N of one `×N`."""
+
+MAX_SIZE = 1 << 24
+"""Any one size: channels, features, kernel, stride, padding, groups, an input axis."""
+
+MAX_DIGITS = 30
+"""Digits in a number written in a spec (an `expect` count included)."""
