@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# `pytest tests/test_fuzz.py --hypothesis-profile=fuzz`: the fuzzers run 50 times as many
+# cases as in CI (about 300,000; an hour or two).  Tests that fix their own number of
+# examples are unaffected.
+settings.register_profile("fuzz", max_examples=5000)
 
 # Without a GPU, Triton kernels run in Triton's CPU interpreter — which must be chosen
 # before triton is first imported (it decides when a kernel is defined).

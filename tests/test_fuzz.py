@@ -1,0 +1,395 @@
+"""Fuzzing: whatever text archc is given, it either succeeds or says what is wrong and
+where — an ArchcError with file:line:col — never another exception, never a hang.
+
+Three generators:
+
+* the grammar itself: ``hypothesis.extra.lark.from_lark`` over archc's grammar, with layer
+  words, numbers and shapes drawn from archc's vocabulary so that most texts get past the
+  lexer and reach elaboration and analysis;
+* mutations of every bundled spec: tokens deleted, duplicated and swapped, random
+  characters, huge numbers, odd Unicode;
+* random *valid* networks, written as specs (Csmith-style, from a generator that tracks
+  shapes itself): each must analyse, and the module generated from it must import and
+  agree with the IR on the parameter count, the output shape, the side outputs' shapes
+  and the state_dict's names — checked against the torch module, built on the meta device.
+
+Whatever succeeds must also generate Python that passes tests/safety.py's inspection.
+
+How many cases: the default hypothesis profile runs about 6,000 in all (a few minutes);
+``pytest tests/test_fuzz.py --hypothesis-profile=fuzz`` runs 50 times as many.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+
+import archc
+from archc import analysis, limits, parser
+from archc.errors import ArchcError, Source
+from conftest import SPECS
+from safety import check_error, check_generated, watchdog
+
+# Cases per test = SCALE × the number given: 1 in the default profile, 50 in `fuzz`.
+SCALE = max(1, settings.default.max_examples // 100)
+
+
+def fuzz(cases: int) -> settings:
+    return settings(max_examples=cases * SCALE, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+PATH = "<fuzz>"
+HANG = 30.0  # seconds; every case here takes milliseconds
+
+
+def outcome(text: str, generate: bool = True) -> archc.ir.Network | None:
+    """Run the pipeline on ``text``: the network, or None after a proper error."""
+    with watchdog(HANG, "analysing a fuzzed spec"):
+        try:
+            net = archc.analyze(Source(PATH, text))
+        except ArchcError as exc:
+            check_error(exc, text, PATH)
+            event(f"error: {type(exc).__name__}")
+            return None
+        except Exception as exc:  # noqa: BLE001 - the property under test
+            raise AssertionError(f"{type(exc).__name__} instead of an ArchcError: {exc}") from exc
+        event("analysed")
+        if generate:
+            check_generated(archc.generate(net), net)
+    return net
+
+
+# -- 1. the grammar ------------------------------------------------------------------------------
+
+_WORDS = ["conv3-64", "conv1-8", "conv5-16", "conv11-96", "conv-c", "conv3-n", "maxpool",
+          "maxpool3", "avgpool5", "gap", "adaptive-avgpool2", "subsample2", "FC-10",
+          "FC-4096", "fc-n", "LRN", "soft-max", "dropout", "bn", "relu", "tanh",
+          "scaled-tanh", "sigmoid", "inception", "b", "blk", "c", "n", "t", "features",
+          "aux", "pad", "stride", "groups", "ceil", "bias", "act", "table", "kernel", "size",
+          "p", "weight", "normal", "std", "same", "valid", "true", "params", "macs", "shape",
+          "rf", "neurons", "x", "torch", "self", "_private", "class", "network"]
+
+
+def _spaced(strategy):
+    return strategy.map(lambda token: token + " ")
+
+
+def _grammar_strategy():
+    import lark
+
+    text = (parser.Path(parser.__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    grammar = lark.Lark(text, parser="lalr", lexer="contextual", maybe_placeholders=True)
+    explicit = {t.name: _spaced(st.just(t.pattern.value)) for t in grammar.terminals
+                if t.pattern.type == "str"}
+    explicit.update({
+        "WORD": _spaced(st.sampled_from(_WORDS)),
+        "PATH": _spaced(st.sampled_from(["conv1", "features.0", "aux.1", "pool5", "x"])),
+        "NUMBER": _spaced(st.sampled_from(["0", "1", "2", "3", "4", "64", "0.5", "1e-4",
+                                           "40%", "1e999", "99999999999"])),
+        "SHAPE": _spaced(st.sampled_from(["3x32x32", "1x8x8", "3×224×224", "3x0x4",
+                                          "1x99999999x1"])),
+        "REPEAT": _spaced(st.sampled_from(["×2", "x3", "× 1", "×0", "x1001"])),
+        "EXPECTED": _spaced(st.sampled_from(["10", "1,000", "133M", "96x55x55",
+                                             "195/32/64", "3x3", "1.5G", "1e5"])),
+        "TOLERANCE": _spaced(st.sampled_from(["±2%", "+-1%"])),
+        "ROW": st.sampled_from(["X X", "X .", ". X", "x - x", "X"]),
+        "STRING": _spaced(st.sampled_from(['"lib/inception.arch"', '"nowhere.arch"',
+                                           '"lib/torchvision.arch"', '""'])),
+        "_NL": st.just("\n"),
+    })
+    return from_lark(grammar, start="start", explicit=explicit)
+
+
+@fuzz(2000)
+@given(text=_grammar_strategy())
+def test_grammar_fuzz(text):
+    outcome(text)
+
+
+# -- 2. mutations of the bundled specs --------------------------------------------------------------
+
+BUNDLED = sorted(SPECS.rglob("*.arch"))
+_TOKEN = re.compile(r"\s+|[A-Za-z_][\w-]*|\d+|.", re.S)
+_ODD = ["×", "≈", "±", "\u2028", "\x0c", "\x00", "\ufeff", "\x1b[2J", "é", "𝟘", "٣", "\r",
+        "\t", "\u0085", '"""', "'''", "\\", "{", "}", "(", ")", ";", "\n", ":", "=", "/",
+        "#", "x", "-", ".", ",", "%", "network", "block", "side", "concat", "use", "expect"]
+_HUGE = ["0", "1", "2147483648", "16777217", "99999999999999999999", "9" * 400, "1e999"]
+
+
+@st.composite
+def mutated(draw):
+    path = draw(st.sampled_from(BUNDLED))
+    tokens = _TOKEN.findall(path.read_text(encoding="utf-8"))
+    for _ in range(draw(st.integers(1, 5))):
+        i = draw(st.integers(0, len(tokens) - 1))
+        op = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "number", "char"]))
+        if op == "delete":
+            del tokens[i]
+        elif op == "duplicate":
+            tokens.insert(i, tokens[draw(st.integers(0, len(tokens) - 1))])
+        elif op == "swap":
+            j = draw(st.integers(0, len(tokens) - 1))
+            tokens[i], tokens[j] = tokens[j], tokens[i]
+        elif op == "insert":
+            tokens.insert(i, draw(st.sampled_from(_ODD)))
+        elif op == "number":
+            numbers = [k for k, t in enumerate(tokens) if t.isdigit()]
+            if numbers:
+                tokens[draw(st.sampled_from(numbers))] = draw(st.sampled_from(_HUGE))
+        else:
+            tokens.insert(i, draw(st.characters(codec="utf-8")))
+        if not tokens:
+            tokens = [""]
+    return "".join(tokens)
+
+
+@fuzz(3000)
+@given(text=mutated())
+def test_mutated_specs(text):
+    outcome(text)
+
+
+@fuzz(500)
+@given(text=st.text(max_size=300) | st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+def test_random_text(text):
+    outcome("network t input 3x8x8\n" + text)
+    outcome(text)
+
+
+@fuzz(100)
+@given(text=mutated())
+def test_the_command_line_on_mutated_files(text, tmp_path_factory):
+    """`archc check`, `stats` and `compile` on the file: exit 0, 1 or 2, and no traceback."""
+    from archc import cli
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    spec = folder / "fuzzed.arch"
+    spec.write_text(text, encoding="utf-8")
+    for args in (["check", spec], ["stats", spec], ["compile", spec, "-o", folder / "out.py"]):
+        with watchdog(HANG, f"archc {args[0]}"):
+            code = cli.main([str(a) for a in args])
+        assert code in (0, 1, 2)
+
+
+# -- 3. random valid networks, round trip --------------------------------------------------------
+
+
+class _Writer:
+    """Writes a random network that is valid by construction: it tracks the channels and
+    the map size itself (PyTorch's formulas, written out again here) so that every layer
+    fits its input."""
+
+    def __init__(self, draw):
+        self.draw = draw
+        self.lines: list[str] = []
+        self.header: list[str] = []
+        self.labels = 0
+
+    def integer(self, low, high):
+        return self.draw(st.integers(low, high))
+
+    def choose(self, options):
+        return self.draw(st.sampled_from(options))
+
+    def label(self) -> str:
+        if not self.draw(st.booleans()):
+            return ""
+        self.labels += 1
+        return f"{self.choose(['conv', 'layer', 'stage', 'head', 'b'])}{self.labels}: "
+
+    def write(self) -> str:
+        self.channels = self.choose([1, 3, 4])
+        self.size = self.integer(6, 40)
+        first = f"network fuzzed input {self.channels}x{self.size}x{self.size}"
+        if self.draw(st.booleans()):
+            self.header.append(self.choose(["activation tanh", "activation scaled-tanh",
+                                             "init normal std=0.01 bias=0", "default maxpool ceil"]))
+        for _ in range(self.integer(1, 7)):
+            self.item()
+        if not self.lines:
+            self.lines.append(self.keeping())
+        self.head()
+        return "\n".join([first, *self.header, *self.lines]) + "\n"
+
+    # -- layers that keep the map size -------------------------------------------------------
+
+    def keeping(self) -> str:
+        """A layer that keeps the map's size (and says how it changes the channels)."""
+        kind = self.choose(["conv", "conv", "lrn", "bn", "dropout", "act"])
+        if kind == "conv":
+            out = self.integer(1, 12)
+            k = self.choose([1, 3, 5])
+            groups = self.choose([g for g in (1, 2, 3) if self.channels % g == 0 and out % g == 0])
+            options = f" groups={groups}" if groups > 1 else ""
+            options += self.choose(["", "", " bias=false", " bn", " act=tanh", " act=none"])
+            self.channels = out
+            return f"conv{k}-{out}{options}"
+        if kind == "lrn":
+            return self.choose(["LRN", "LRN size=3", "LRN(5, 1e-4, 0.75, 2)",
+                                "LRN convention=caffe"])
+        if kind == "bn":
+            return "bn"
+        if kind == "dropout":
+            return self.choose(["dropout", "dropout(0.3)", "dropout p=40%"])
+        return self.choose(["relu", "tanh", "sigmoid"])
+
+    # -- top-level items ----------------------------------------------------------------------
+
+    def item(self):
+        kind = self.choose(["layer", "layer", "shrink", "repeat", "group", "concat", "block",
+                            "side", "table"])
+        if kind == "layer":
+            self.lines.append(self.label() + self.keeping())
+        elif kind == "shrink":
+            self.lines.append(self.label() + self.shrink())
+        elif kind == "repeat":
+            before = self.channels
+            layer = self.keeping()
+            if self.channels == before or not layer.startswith("conv") or "groups" in layer:
+                self.lines.append(f"{self.label()}{layer} ×{self.integer(1, 3)}")
+            else:  # a conv that changes the channels can repeat only as the same conv again
+                self.lines.append(f"{self.label()}{layer}")
+                self.lines.append(f"{re.sub(r'groups=[0-9]+', '', layer)} ×{self.integer(1, 3)}")
+        elif kind == "group":
+            body = "; ".join(self.keeping() for _ in range(self.integer(1, 3)))
+            self.labels += 1
+            self.lines.append(f"group{self.labels} {{ {body} }}")
+        elif kind == "concat":
+            self.concat()
+        elif kind == "block":
+            self.block()
+        elif kind == "side" and self.lines:
+            self.labels += 1
+            classes = self.integer(2, 7)
+            self.lines.append(f"aux{self.labels}: side weight=0.3 "
+                              f"{{ {self.choose(['gap', 'adaptive-avgpool1'])}; FC-{classes} }}")
+        elif kind == "table" and self.channels <= 6:
+            out = self.integer(1, 6)
+            rows = []
+            for _ in range(self.channels):
+                rows.append(" ".join(self.choose(["X", "."]) for _ in range(out)))
+            columns = [list(r.split()) for r in rows]
+            for j in range(out):  # every output map reads at least one input map
+                if all(row[j] == "." for row in columns):
+                    columns[self.integer(0, self.channels - 1)][j] = "X"
+            self.labels += 1
+            name = f"t{self.labels}"
+            self.header.append(f"table {name} {{\n" + "\n".join(" ".join(r) for r in columns)
+                               + "\n}")
+            self.lines.append(f"{self.label()}conv{self.choose([1, 3])}-{out} table={name}")
+            self.channels = out
+
+    def shrink(self) -> str:
+        """A pooling layer or strided conv that fits the current map."""
+        kind = self.choose(["maxpool", "avgpool", "conv"])
+        k = self.integer(1, min(3, self.size))
+        stride = self.integer(1, 2)
+        if kind == "conv":
+            out = self.integer(1, 12)
+            self.size = (self.size - k) // stride + 1
+            self.channels = out
+            return f"conv{k}-{out} stride={stride} pad=0"
+        ceil = self.draw(st.booleans()) and self.size > k
+        if ceil:
+            out = -(-(self.size - k) // stride) + 1
+            if (out - 1) * stride >= self.size:
+                out -= 1
+        else:
+            out = (self.size - k) // stride + 1
+        self.size = out
+        return f"{kind}{k} stride={stride}{' ceil' if ceil else ''}"
+
+    def concat(self):
+        branches, total = [], 0
+        c_in = self.channels
+        for _ in range(self.integer(2, 3)):
+            out = self.integer(1, 8)
+            total += out
+            shape = self.choose(["conv1", "pair", "pool"])
+            if shape == "conv1":
+                branches.append(f"conv1-{out}")
+            elif shape == "pair":
+                branches.append(f"{{ conv1-{self.integer(1, 8)}; conv3-{out} }}")
+            else:
+                branches.append(f"{{ maxpool3 stride=1 pad=1; conv1-{out} }}")
+        self.channels = total
+        named = [f"b{i}: {b}" if self.draw(st.booleans()) else b for i, b in enumerate(branches)]
+        self.lines.append(f"{self.label()}concat {{ " + "; ".join(named) + " }")
+        assert c_in >= 1
+
+    def block(self):
+        self.labels += 1
+        name = f"unit{self.labels}"
+        self.header.append(f"block {name}(c, k=3) {{ conv-c kernel=k; relu; conv1-c }}")
+        out = self.integer(1, 8)
+        self.lines.append(f"{self.label()}{name}({out}{self.choose(['', ', k=1', ', 5'])})")
+        self.channels = out
+
+    def head(self):
+        kind = self.choose(["fc", "gap", "conv", "none"])
+        if kind == "fc":
+            for _ in range(self.integer(0, 2)):
+                self.lines.append(f"FC-{self.integer(1, 16)}")
+                if self.draw(st.booleans()):
+                    self.lines.append("dropout")
+            self.lines.append(f"FC-{self.integer(1, 10)}")
+        elif kind == "gap":
+            self.lines.append("gap")
+            self.lines.append(f"FC-{self.integer(1, 10)}")
+        elif kind == "conv":
+            self.lines.append(f"conv1-{self.integer(1, 10)}")
+            self.lines.append("gap")
+        if self.draw(st.booleans()):
+            self.lines.append("soft-max")
+
+
+@st.composite
+def valid_network(draw):
+    return _Writer(draw).write()
+
+
+@fuzz(300)
+@given(text=valid_network())
+def test_random_valid_networks_round_trip(text):
+    net = outcome(text)
+    assert net is not None, "a valid network was refused (see the error above)"
+    module = archc.load(net)
+    with torch.device("meta"):
+        model = module.Model()
+    whole = analysis.totals(net)
+    assert sum(p.numel() for p in model.parameters()) == whole.params
+    state = model.state_dict()
+    for node in net.nodes:
+        if node.op in ("conv", "linear"):
+            assert f"{node.name}.weight" in state
+    x = torch.empty(2, *net.input.as_list(), device="meta")
+    out = model.eval()(x)
+    expected = net.nodes[net.output].info.shape
+    assert list(out.shape) == [2, *(expected.as_list() if not expected.flat else [expected.channels])]
+    if net.sides:
+        outputs = model.train()(x)
+        for side, got in zip(net.sides, outputs[1:]):
+            shape = net.nodes[side.node].info.shape
+            assert got.shape[1] == shape.channels
+
+
+# -- the limits hold whatever the text ---------------------------------------------------------
+
+
+@fuzz(100)
+@given(counts=st.lists(st.integers(1, 10**40), min_size=1, max_size=4))
+def test_no_repeat_count_can_make_analysis_hang(counts):
+    text = "network t input 3x8x8\n" + "{ " * len(counts) + "relu"
+    text += "".join(f" }} ×{count}" for count in counts) + "\nFC-2\n"
+    net = outcome(text)
+    work = 1
+    for count in counts:
+        work *= count
+    if net is None:  # refused: by the repeat limit, or by the limit on what unrolls
+        assert max(counts) > limits.MAX_REPEAT or 2 * work > limits.MAX_LAYERS
+    else:
+        assert len(net.nodes) == 1 + work + 1
