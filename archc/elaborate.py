@@ -20,6 +20,7 @@ Naming — the same names appear in `archc stats`, in generated code and in stat
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import keyword
 import re
@@ -551,7 +552,8 @@ class _Elaborator:
     def _connections(self, name: str, channels: int, opt: ast.Option):
         table = self.tables.get(name)
         if table is None:
-            guess = vocabulary.suggest(name, list(self.tables))
+            close = difflib.get_close_matches(name, list(self.tables), n=1, cutoff=0.6)
+            guess = close[0] if close else None
             raise _error(f"no table `{name}`", opt.value.loc,
                          hint=f"did you mean `{guess}`?" if guess
                          else "define it with `table NAME { ... }`")

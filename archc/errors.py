@@ -70,8 +70,10 @@ class Loc:
         return f"    {text}\n    {pad}^{'~' * (width - 1)}"
 
 
-_EXCERPT = 160
-_PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and newline
+_EXCERPT = 160  # characters of a source line shown
+_NOTES = 8  # notes shown
+# Control characters but tab and newline, and lone surrogates (which no terminal can show).
+_PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and Unicode's line breaks
 
 
@@ -91,6 +93,10 @@ def _render(severity: str, message: str, loc: Loc | None, hint: str | None,
         excerpt = loc.excerpt()
         if excerpt:
             parts.append(excerpt)
+    if len(notes) > _NOTES:  # a chain of block calls: its ends tell the story
+        skipped = len(notes) - _NOTES + 1
+        notes = (*notes[:_NOTES // 2], Note(f"... and {skipped} more like these"),
+                 *notes[len(notes) - (_NOTES - 1 - _NOTES // 2):])
     for note in notes:
         parts.append(_shown(f"{note.loc}: note: {note.message}" if note.loc
                             else f"note: {note.message}"))

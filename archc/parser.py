@@ -140,13 +140,13 @@ def _check_limits(source: Source, tokens_before: int) -> int:
     """Refuse text too long, too many tokens or nested too deep, before lark sees it;
     returns the tokens counted, ``tokens_before`` included."""
     text = source.text
-    if _SURROGATE.search(text):
+    surrogate = _SURROGATE.search(text)  # from Python strings only: files are decoded
+    if surrogate:
         raise ParseError("this text is not valid Unicode (it holds a lone surrogate)",
-                         _position(source, _SURROGATE.search(text).start()))
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limits.MAX_BYTES:
-        fits = len(text.encode("utf-8", "surrogatepass")[:limits.MAX_BYTES]
-                   .decode("utf-8", "ignore"))
+                         _position(source, surrogate.start()))
+    data = text.encode("utf-8")
+    if len(data) > limits.MAX_BYTES:
+        fits = len(data[:limits.MAX_BYTES].decode("utf-8", "ignore"))
         raise ParseError(f"this spec is longer than {limits.MAX_BYTES // 1024 ** 2} MiB",
                          _position(source, fits),
                          hint="archc reads specs of up to 1 MiB; write repeated layers "
@@ -181,19 +181,16 @@ def _position(source: Source, offset: int, width: int = 1) -> Loc:
 
 def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseError:
     allowed = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
-    expected = _expected(allowed)
     token = getattr(exc, "token", None)
     if isinstance(exc, lark.exceptions.UnexpectedEOF) or (token is not None and token.type == "$END"):
-        opened = _unclosed_brace(source.text)
-        if opened:
-            line, column = opened
-            return ParseError("this `{` is never closed", Loc(source, line, column, line, column + 1),
-                              hint="add the matching `}`")
-        lines = re.split(r"\r?\n", source.text.rstrip("\r\n"))
-        line, column = len(lines), len(lines[-1]) + 1
-        return ParseError(f"the file ends too early: expected {expected}",
-                          Loc(source, line, column, line, column + 1))
+        # Every statement may end at a newline, and parse() ends the text with one: the
+        # text can only end too early inside `{ }`.
+        end = _position(source, len(source.text))
+        line, column = _unclosed_brace(source.text) or (end.line, end.column)
+        return ParseError("this `{` is never closed", Loc(source, line, column, line, column + 1),
+                          hint="add the matching `}`")
 
+    expected = _expected(allowed)
     line, column = max(exc.line, 1), max(exc.column, 1)
     if token is not None and token.type == "_NL":
         what, width = "end of line", 1
@@ -234,6 +231,7 @@ def _unclosed_brace(text: str) -> tuple[int, int] | None:
     """Line and column of the innermost `{` left open at the end of ``text``, ignoring comments."""
     stack = []
     for number, line in enumerate(text.split("\n"), 1):
+        line = re.sub(r'"[^"]*"', lambda m: " " * len(m.group(0)), line)  # `use "{"`
         for column, char in enumerate(line.split("#", 1)[0], 1):
             if char == "{":
                 stack.append((number, column))
