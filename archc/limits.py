@@ -3,8 +3,8 @@
 Each limit is a refusal with a clear error at the place in the spec that crosses it, never
 a crash or a wait: with these bounds, analysing any spec under ``MAX_BYTES`` takes about a
 second at most (``benchmarks/bench_limits.py`` measures the worst cases).  They sit far
-above any network of the classic papers — GoogLeNet as torchvision builds it is 301 tokens
-and 214 layers — and every one of them is checked by tests/test_limits.py.
+above any network of the classic papers — GoogLeNet is 484 tokens with its Inception
+block, 158 layers and 50 scopes — and tests/test_limits.py checks every one of them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ MAX_BYTES = 1 << 20
 """A spec file (or spec text) holds at most 1 MiB."""
 
 MAX_TOKENS = 10_000
-"""Words, numbers and punctuation in one file: parsing costs about 60 µs a token."""
+"""Words, numbers, symbols and line ends (comments are free) in a spec and the files it
+uses together: parsing costs about 60 µs a token."""
 
 MAX_NESTING = 50
 """`{ }` inside `{ }`, counting through block calls: how deep a network's scopes go."""

@@ -118,7 +118,7 @@ def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
     source = Source(path, text)
     tokens = _check_limits(source, tokens_before)
     try:
-        tree = _lark().parse(text if text.endswith("\n") else text + "\n")
+        tree = _lark().parse(_uncommented(text) + "\n")
     except lark.exceptions.UnexpectedInput as exc:
         raise _parse_error(exc, source) from None
     try:
@@ -130,9 +130,20 @@ def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
     return replace(spec, tokens=tokens)
 
 
+def _uncommented(text: str) -> str:
+    """The text without comments and trailing blanks, which the grammar ignores anyway:
+    lark then sees a run of comment lines as one newline, not thousands of tokens.  What
+    is left keeps its lines and columns, so positions still point into the text."""
+    return _COMMENT.sub(lambda m: m.group(1) or "", text)
+
+
+_COMMENT = re.compile(r'("[^"\n]*")|[ \t\f\r]*#[^\n]*|[ \t\f\r]+$', re.MULTILINE)
+
+
 # Roughly what the lexer will see: words and numbers (with their inner `-`, `.`, `,`),
-# quoted strings, comments (skipped) and single symbols.
-_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"?|[\w.,-]+|\S')
+# quoted strings, comments (skipped), single symbols, and the end of each line that has
+# any of those (blank and comment lines merge into it).
+_SCAN = re.compile(r'#[^\n]*|"[^"\n]*"?|[\w.,-]+|[^\s]|\n')
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -151,11 +162,12 @@ def _check_limits(source: Source, tokens_before: int) -> int:
                          _position(source, fits),
                          hint="archc reads specs of up to 1 MiB; write repeated layers "
                               "once, with ×N, or as a block")
-    tokens, depth = tokens_before, 0
+    tokens, depth, line_ended = tokens_before, 0, True
     for match in _SCAN.finditer(text):
         token = match.group(0)
-        if token[0] == "#":
+        if token[0] == "#" or (token == "\n" and line_ended):
             continue
+        line_ended = token == "\n"
         tokens += 1
         if tokens > limits.MAX_TOKENS:
             what = "this spec and the files it uses have" if tokens_before else "this spec has"

@@ -9,10 +9,12 @@ trust them.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from . import limits
 
@@ -128,7 +130,7 @@ class Kind:
     weighted: bool = False  # followed by the network's activation when hidden
 
     def match(self, word: str) -> re.Match | None:
-        return re.fullmatch(self.pattern, word, flags=re.IGNORECASE)
+        return _compiled(self.pattern).fullmatch(word)
 
 
 _KERNEL = r"(?P<kernel>[0-9]+(?:x[0-9]+)?)"
@@ -170,13 +172,20 @@ _HEADS = ("conv", "maxpool", "avgpool", "gap", "global-avgpool", "adaptive-avgpo
           "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh")
 
 
-def match(word: str) -> tuple[Kind, dict[str, str]] | None:
+@functools.lru_cache(maxsize=1024)
+def match(word: str) -> tuple[Kind, Mapping[str, str]] | None:
     """The kind a layer word names and what the word itself says, or None."""
     for kind in KINDS:
         found = kind.match(word)
         if found:
-            return kind, {k: v for k, v in found.groupdict().items() if v is not None}
+            return kind, MappingProxyType({k: v for k, v in found.groupdict().items()
+                                           if v is not None})
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern, flags=re.IGNORECASE)
 
 
 def suggest(word: str, names: list[str] | tuple[str, ...] = ()) -> str | None:

@@ -46,17 +46,20 @@ def test_a_big_file_is_not_read_whole(tmp_path):
 
 
 def test_too_many_tokens():
-    within = HEAD + "relu\n" * (limits.MAX_TOKENS // 2 - 10)
+    within = HEAD + "relu\n" * (limits.MAX_TOKENS // 2 - 10)  # a newline is a token
     assert archc.analyze(Source("<limits>", within))
+    comments = HEAD + "relu\n" + "# a comment line\n" * limits.MAX_TOKENS  # not tokens
+    assert archc.analyze(Source("<limits>", comments))
     message = refused(HEAD + "relu\n" * limits.MAX_TOKENS, ParseError)
     assert f"more than {limits.MAX_TOKENS:,} words and symbols" in message
 
 
 def test_tokens_of_used_files_count_too(tmp_path):
-    (tmp_path / "lib.arch").write_text("block b() { relu }\n" * (limits.MAX_TOKENS // 8),
+    # 8 tokens a line (the newline is one), 5,000 in all; the spec has 5,000 more.
+    (tmp_path / "lib.arch").write_text("block b() { relu }\n" * (limits.MAX_TOKENS // 16),
                                        encoding="utf-8")
     spec = tmp_path / "main.arch"
-    spec.write_text(HEAD + 'use "lib.arch"\n' + "relu\n" * (limits.MAX_TOKENS // 2),
+    spec.write_text(HEAD + 'use "lib.arch"\n' + "relu\n" * (limits.MAX_TOKENS // 4),
                     encoding="utf-8")
     with pytest.raises(ParseError, match="and the files it uses have more than"):
         archc.analyze(spec)

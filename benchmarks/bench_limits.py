@@ -1,0 +1,111 @@
+"""The worst inputs archc accepts or refuses, timed: issue 6 asks that analysing any spec
+under 1 MiB finish in about a second or be refused.
+
+Each case is the most work a spec can ask for at one of archc.limits' bounds: the largest
+text, the most tokens, the most layers, the deepest nesting, repeats that would unroll
+to a billion layers, a 64 MiB file.  Each is timed in-process (`archc.analyze`, the
+median of several runs after a warm-up) and as `archc check` in a fresh process, start-up
+included; the ratio is the time over the one-second budget (≤ 1 is within it).
+
+    python benchmarks/bench_limits.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import archc
+from archc import limits
+from archc.errors import ArchcError, Source
+
+HEAD = "network worst input 3x32x32\n"
+BUDGET = 1.0  # seconds
+
+
+def cases() -> dict[str, str]:
+    most_layers = HEAD + f"relu ×{limits.MAX_REPEAT}\n" * ((limits.MAX_LAYERS - 1) // limits.MAX_REPEAT)
+    return {
+        "1 MiB of comments, one layer": HEAD + "relu\n" + "# comment\n" * ((limits.MAX_BYTES - 40) // 10),
+        f"{limits.MAX_TOKENS:,} tokens: a layer a line (accepted)":
+            HEAD + "relu\n" * ((limits.MAX_TOKENS - 10) // 2),
+        f"{limits.MAX_TOKENS:,} tokens: layers with options (accepted)":
+            HEAD + "conv3-8 pad=1 stride=1 bias=true\n" * ((limits.MAX_TOKENS - 10) // 11),
+        "a layer a line, over the token limit (refused)": HEAD + "relu\n" * limits.MAX_TOKENS,
+        f"{limits.MAX_LAYERS - 1:,} layers through ×N (accepted)": most_layers,
+        "{ { { relu } ×1000 } ×1000 } ×1000 (refused)": HEAD + "{ { { relu } ×1000 } ×1000 } ×1000\n",
+        f"{limits.MAX_NESTING} nested groups (accepted)":
+            HEAD + "{ " * limits.MAX_NESTING + "relu" + " }" * limits.MAX_NESTING + "\n",
+        "100,000 nested braces (refused)": HEAD + "{" * 100_000 + "}" * 100_000 + "\n",
+        "1 MiB table (refused: too many tokens)": HEAD + "table t {\n"
+            + ("X " * 500 + "\n") * (limits.MAX_BYTES // 1002) + "}\nrelu\n",
+    }
+
+
+def analyse(text: str) -> str:
+    try:
+        archc.analyze(Source("<bench>", text))
+        return "accepted"
+    except ArchcError as exc:
+        return "refused: " + exc.message
+
+
+def median_time(text: str, runs: int) -> tuple[float, str]:
+    outcome = analyse(text)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        analyse(text)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), outcome
+
+
+def fresh_process(path: Path, runs: int) -> float:
+    command = [sys.executable, "-m", "archc", "check", str(path), "-q"]
+    subprocess.run(command, capture_output=True)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(f"# {platform.node()} · {platform.processor() or platform.machine()} · "
+          f"{os.cpu_count()} CPUs · Python {platform.python_version()} · archc {archc.__version__}")
+    print(f"{'case':<58} {'bytes':>9} {'analyze':>9} {'archc check':>12} {'÷ 1 s':>6}  outcome")
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        all_cases = cases()
+        huge = Path(folder) / "huge.arch"
+        with open(huge, "w", encoding="utf-8") as handle:
+            handle.write(HEAD + "relu\n" + "# comment\n" * (64 * limits.MAX_BYTES // 10))
+        for name, text in all_cases.items():
+            seconds, outcome = median_time(text, args.runs)
+            path = Path(folder) / "case.arch"
+            path.write_text(text, encoding="utf-8")
+            process = fresh_process(path, args.runs)
+            worst = max(worst, process)
+            print(f"{name:<58} {len(text.encode()):>9,} {seconds * 1e3:>7.0f}ms "
+                  f"{process * 1e3:>10.0f}ms {process / BUDGET:>6.2f}  {outcome[:60]}")
+        process = fresh_process(huge, args.runs)
+        worst = max(worst, process)
+        print(f"{'64 MiB file (refused: read 1 MiB only)':<58} {huge.stat().st_size:>9,} "
+              f"{'':>9} {process * 1e3:>10.0f}ms {process / BUDGET:>6.2f}")
+    print(f"slowest archc check: {worst:.2f} s ({worst / BUDGET:.2f}× the one-second budget)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
