@@ -515,7 +515,10 @@ def _number(value: float | None) -> str:
     """A number as Python code, without a needless `.0`: 0.01, 1, None."""
     if value is None:
         return "None"
-    return repr(int(value)) if float(value).is_integer() else repr(value)
+    value = float(value)
+    # Whole numbers without `.0`, but only where that is still a float's value: 1e20
+    # written as an int would overflow when a tensor is filled with it.
+    return repr(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
 
 
 WIDTH = 99

@@ -259,7 +259,7 @@ class _Elaborator:
         for opt in st.options:
             if opt.key not in ("std", "bias") or opt.value is None:
                 raise _error(f"`init` takes std=... and bias=..., not `{opt.key}`", opt.loc)
-            values[opt.key] = _convert(vocabulary.number, opt.value, opt.key)
+            values[opt.key] = _convert(vocabulary.number, opt)
         if st.scheme == "normal" and "std" not in values:
             raise _error("`init normal` needs a standard deviation", st.loc,
                          hint="e.g. `init normal std=0.01 bias=0`")
@@ -382,7 +382,7 @@ class _Elaborator:
         for opt in thing.options:
             if opt.key != "weight":
                 raise _error(f"`side` takes only weight=..., not `{opt.key}`", opt.loc)
-            weight = _convert(vocabulary.number, opt.value, "weight")
+            weight = _convert(vocabulary.number, opt)
         side = _ScopeB("side", thing.loc, text="side", repeat=repeat)
         scope.add_scope(side, label, label_loc)
         inner = replace(ctx, tail=True, side=side)
@@ -458,7 +458,7 @@ class _Elaborator:
             if "stride" in options:
                 raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
             values["stride"] = ast.Option("stride", _subst(layer.stride, ctx), layer.stride.loc)
-        typed = {key: _convert(kind.options[key], opt.value, key) for key, opt in values.items()}
+        typed = {key: _convert(kind.options[key], opt) for key, opt in values.items()}
         build = getattr(self, f"_build_{kind.name}")
         ir_layer = build(layer, word, typed, values)
         text = _render(layer, ctx)
@@ -805,13 +805,18 @@ def _subst_word(part: str, ctx: _Ctx) -> str:
     return part
 
 
-def _convert(check, value: ast.Value | None, key: str):
-    text = value.text if value is not None else "true"
+def _convert(check, opt: ast.Option):
+    """An option's value, typed by ``check``; a bare flag (`ceil`) means `true`."""
+    if opt.value is None:
+        try:
+            return check("true")
+        except OptionError as exc:
+            raise _error(f"`{opt.key}` needs a value: {exc}", opt.loc,
+                         hint=f"e.g. `{opt.key}=...`") from None
     try:
-        return check(text)
+        return check(opt.value.text)
     except OptionError as exc:
-        loc = value.loc if value is not None else None
-        raise _error(f"`{key}` must be {exc}, not `{text}`", loc) from None
+        raise _error(f"`{opt.key}` must be {exc}, not `{opt.value.text}`", opt.value.loc) from None
 
 
 def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = None) -> int:
