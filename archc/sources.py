@@ -73,7 +73,8 @@ def read(path: Path) -> Source:
     try:
         with open(path, "rb") as handle:
             data = handle.read(limits.MAX_BYTES + 4)
-        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) <= limits.MAX_BYTES)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        text = decoder.decode(data, final=len(data) <= limits.MAX_BYTES)  # a cut character waits
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read `{path}`: {exc}") from None
     # Universal newlines, as Python's text mode reads them.

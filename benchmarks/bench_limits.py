@@ -31,16 +31,19 @@ BUDGET = 1.0  # seconds
 
 
 def cases() -> dict[str, str]:
-    most_layers = HEAD + f"relu ×{limits.MAX_REPEAT}\n" * ((limits.MAX_LAYERS - 1) // limits.MAX_REPEAT)
+    repeats = (limits.MAX_LAYERS - 1) // limits.MAX_REPEAT
+    most_layers = HEAD + f"relu ×{limits.MAX_REPEAT}\n" * repeats
     return {
-        "1 MiB of comments, one layer": HEAD + "relu\n" + "# comment\n" * ((limits.MAX_BYTES - 40) // 10),
+        "1 MiB of comments, one layer":
+            HEAD + "relu\n" + "# comment\n" * ((limits.MAX_BYTES - 40) // 10),
         f"{limits.MAX_TOKENS:,} tokens: a layer a line (accepted)":
             HEAD + "relu\n" * ((limits.MAX_TOKENS - 10) // 2),
         f"{limits.MAX_TOKENS:,} tokens: layers with options (accepted)":
             HEAD + "conv3-8 pad=1 stride=1 bias=true\n" * ((limits.MAX_TOKENS - 10) // 11),
         "a layer a line, over the token limit (refused)": HEAD + "relu\n" * limits.MAX_TOKENS,
         f"{limits.MAX_LAYERS - 1:,} layers through ×N (accepted)": most_layers,
-        "{ { { relu } ×1000 } ×1000 } ×1000 (refused)": HEAD + "{ { { relu } ×1000 } ×1000 } ×1000\n",
+        "{ { { relu } ×1000 } ×1000 } ×1000 (refused)":
+            HEAD + "{ { { relu } ×1000 } ×1000 } ×1000\n",
         f"{limits.MAX_NESTING} nested groups (accepted)":
             HEAD + "{ " * limits.MAX_NESTING + "relu" + " }" * limits.MAX_NESTING + "\n",
         "100,000 nested braces (refused)": HEAD + "{" * 100_000 + "}" * 100_000 + "\n",

@@ -69,7 +69,10 @@ def check_generated(source: str, net: ir.Network) -> ast.Module:
     defined, loaded = set(IMPORTS) | BUILTINS, set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            if isinstance(node, ast.ImportFrom):
+                modules = [node.module]
+            else:
+                modules = [a.name for a in node.names]
             assert set(modules) <= IMPORTS, ast.dump(node)
             defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, ast.ClassDef):
@@ -94,7 +97,8 @@ def check_generated(source: str, net: ir.Network) -> ast.Module:
                                       ast.AnnAssign, ast.ClassDef, ast.FunctionDef)), \
             ast.dump(statement)[:200]
         if isinstance(statement, ast.Expr):
-            assert isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+            assert isinstance(statement.value, ast.Constant)
+            assert isinstance(statement.value.value, str)
     return tree
 
 

@@ -31,7 +31,8 @@ GENERATED = {
     "limit_tokens": lambda: HEAD + "relu\n" * limits.MAX_TOKENS,
     "limit_braces": lambda: HEAD + "{ " * 60 + "relu" + " }" * 60 + "\n",
     "limit_nesting_through_blocks": lambda: HEAD + "".join(
-        f"block b{i}() {{ {{ b{i + 1}() }} }}\n" for i in range(30)) + "block b30() { relu }\nb0()\n",
+        f"block b{i}() {{ {{ b{i + 1}() }} }}\n" for i in range(30))
+        + "block b30() { relu }\nb0()\n",
     "not_unicode": lambda: HEAD + "conv3-8  # \ud800\n",
 }
 

@@ -81,7 +81,7 @@ def round_trip(net: archc.ir.Network) -> None:
     x = torch.empty(2, *net.input.as_list(), device="meta")
     out = model.eval()(x)
     expected = net.nodes[net.output].info.shape
-    assert list(out.shape) == [2, *(expected.as_list() if not expected.flat else [expected.channels])]
+    assert list(out.shape) == [2, *([expected.channels] if expected.flat else expected.as_list())]
     if net.sides:
         outputs = model.train()(x)
         assert len(outputs) == 1 + len(net.sides)
@@ -136,7 +136,7 @@ def test_grammar_fuzz(text):
     outcome(text)
 
 
-# -- 2. mutations of the bundled specs --------------------------------------------------------------
+# -- 2. mutations of the bundled specs ---------------------------------------------------------
 
 BUNDLED = sorted(SPECS.rglob("*.arch"))
 _TOKEN = re.compile(r"\s+|[A-Za-z_][\w-]*|\d+|.", re.S)
@@ -233,7 +233,8 @@ class _Writer:
         first = f"network fuzzed input {self.channels}x{self.size}x{self.size}"
         if self.draw(st.booleans()):
             self.header.append(self.choose(["activation tanh", "activation scaled-tanh",
-                                             "init normal std=0.01 bias=0", "default maxpool ceil"]))
+                                             "init normal std=0.01 bias=0",
+                                             "default maxpool ceil"]))
         for _ in range(self.integer(1, 7)):
             self.item()
         if not self.lines:
