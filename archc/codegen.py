@@ -22,7 +22,7 @@ from typing import Union
 import jinja2
 
 from . import analysis, ir, passes, sources
-from .errors import one_line
+from .errors import multi_line, one_line
 
 BACKENDS = ("torch", "triton", "auto")
 """What the generated constructors accept as ``backend``: PyTorch; fused Triton kernels
@@ -107,8 +107,7 @@ def _docstring_text(text: str) -> str:
     and newlines (a NUL would stop Python reading the file), backslashes doubled, and no
     `\"\"\"` that could close it (no template puts a docstring's text right before its
     closing quotes, so a lone `"` at the end is harmless)."""
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", " ", text)
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return multi_line(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
 def _spec_path(net: ir.Network) -> str:

@@ -297,9 +297,6 @@ class _Elaborator:
         return cur
 
     def _thing(self, thing: ast.Thing, label, label_loc, cur, scope, ctx, repeat) -> int:
-        if not isinstance(thing, ast.Layer):  # a scope: counts toward the limits too
-            self._spend(thing.loc)
-            ctx = self._deeper(ctx, thing.loc)
         if isinstance(thing, ast.Layer):
             found = vocabulary.match(thing.word)
             if found is not None:
@@ -307,6 +304,9 @@ class _Elaborator:
             if thing.word in self.blocks:
                 return self._instance(thing, label, label_loc, cur, scope, ctx, repeat)
             raise self._unknown_word(thing, ctx)
+        # A scope: it counts toward the limits too.
+        self._spend(thing.loc)
+        ctx = replace(ctx, depth=self._deeper(ctx, thing.loc))
         if isinstance(thing, ast.Group):
             if label is None:  # an anonymous group only groups for `×N`
                 return self._body(thing.body, cur, scope, ctx)
@@ -327,13 +327,14 @@ class _Elaborator:
                               "block call that multiplies more than intended")
 
     @staticmethod
-    def _deeper(ctx: _Ctx, loc: Loc) -> _Ctx:
+    def _deeper(ctx: _Ctx, loc: Loc) -> int:
+        """The depth of a scope opened inside ``ctx``, within limits.MAX_NESTING."""
         if ctx.depth >= limits.MAX_NESTING:
             raise _error(f"scopes nest more than {limits.MAX_NESTING} deep here "
                          f"(through block calls)", loc,
                          hint="archc's limit (archc.limits.MAX_NESTING): does a block call a "
                               "chain of blocks deeper than intended?")
-        return replace(ctx, depth=ctx.depth + 1)
+        return ctx.depth + 1
 
     def _unknown_word(self, layer: ast.Layer, ctx: _Ctx) -> SemanticError:
         guess = vocabulary.suggest(layer.word, list(self.blocks))
@@ -412,7 +413,7 @@ class _Elaborator:
         instance = _ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
         scope.add_scope(instance, label, label_loc)
         inner = _Ctx(env=env, stack=ctx.stack + ((block.name, call.loc),), tail=ctx.tail,
-                     side=ctx.side, depth=self._deeper(ctx, call.loc).depth)
+                     side=ctx.side, depth=self._deeper(ctx, call.loc))
         try:
             return self._body(block.body, cur, instance, inner)
         except SemanticError as exc:

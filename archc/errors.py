@@ -118,6 +118,12 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(" ", text)
 
 
+def multi_line(text: str) -> str:
+    """The same for text that keeps its lines (the spec quoted in a docstring): control
+    characters but tabs and newlines become spaces."""
+    return _PRINTABLE.sub(" ", text)
+
+
 class ArchcError(Exception):
     """Base of every error archc reports to a user; ``str()`` is the full message."""
 
