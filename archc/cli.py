@@ -188,7 +188,7 @@ def _compile(args) -> int:
         output.write(path, source, force=args.force,
                      ours=output.starts_with(codegen.MARKER.encode()))
         params = analysis.totals(net).params
-        print(f"wrote {path}: class {codegen.class_name(net)}, {params:,} parameters")
+        print(f"wrote {path}: class {net.class_name}, {params:,} parameters")
         if not path.stem.isidentifier():
             print(f"warning: `{path.name}` cannot be imported by name; call it e.g. "
                   f"`{net.name}.py`", file=sys.stderr)

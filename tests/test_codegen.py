@@ -109,8 +109,8 @@ def test_every_layer_says_where_it_came_from(name):
 def test_every_forward_statement_has_a_shape_comment(name):
     tree = ast.parse(source := archc.generate(SPECS / f"{name}.arch"))
     lines = source.splitlines()
-    forward = next(f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == codegen.class_name(
-        archc.analyze(SPECS / f"{name}.arch")) for f in c.body if isinstance(f, ast.FunctionDef)
+    forward = next(f for c in tree.body if isinstance(c, ast.ClassDef) and c.name == archc.analyze(
+        SPECS / f"{name}.arch").class_name for f in c.body if isinstance(f, ast.FunctionDef)
         and f.name == "forward")
     for statement in forward.body:
         if isinstance(statement, ast.Assign):
