@@ -544,13 +544,13 @@ class _Elaborator:
             if typed.get("groups", 1) != 1:
                 raise _error("a conv layer takes either `groups` or a connection `table`",
                              written["table"].loc)
-            connections = self._connections(typed["table"], channels, written["table"])
-            rows = len(self.tables[typed["table"]].rows)
+            connections, rows = self._connections(typed["table"], channels, written["table"])
         stride = typed.get("stride", 1)
         return ir.Conv(channels, kernel, (stride, stride), pad, typed.get("groups", 1),
                        typed.get("bias", True), connections, rows)
 
     def _connections(self, name: str, channels: int, opt: ast.Option):
+        """The input maps each output map reads, and how many input maps the table has."""
         table = self.tables.get(name)
         if table is None:
             close = difflib.get_close_matches(name, list(self.tables), n=1, cutoff=0.6)
@@ -563,7 +563,8 @@ class _Elaborator:
             raise _error(f"table `{name}` has {columns} columns but the layer has "
                          f"{channels} output maps", opt.value.loc,
                          notes=[Note("the table", table.loc)])
-        return tuple(tuple(i for i, row in enumerate(table.rows) if row[j]) for j in range(columns))
+        reads = tuple(tuple(i for i, row in enumerate(table.rows) if row[j]) for j in range(columns))
+        return reads, len(table.rows)
 
     def _build_pool(self, kind: str, layer, word, typed, written):
         kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
