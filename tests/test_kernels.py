@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import archc
 from archc import kernels, passes
 from archc.kernels import conv as conv_kernel
+from archc.kernels import op as fused_op
 from archc.kernels.reference import Epilogue, conv2d_chain
 from conftest import SPECS
 
@@ -186,6 +187,126 @@ def test_gradient_only_where_asked():
     assert gw.shape == w.shape
 
 
+def reference_gradients(x, w, b, stride, padding, groups, epilogue, grad):
+    leaves = [t.detach().double().requires_grad_() for t in (x, w, b) if t is not None]
+    ref = conv2d_chain(leaves[0], leaves[1], leaves[2] if b is not None else None,
+                       stride, padding, groups, epilogue)
+    return torch.autograd.grad(ref, leaves, grad.double())
+
+
+# Pools that leave convolution outputs no window reads: floor mode's last row and column,
+# and the rows between windows when the stride is longer than the window.
+UNREAD = {"2x2/2 floor, odd size": ((2, 2), (2, 2), (0, 0), False),
+          "2x2/3 gaps": ((2, 2), (3, 3), (0, 0), False)}
+
+
+@pytest.mark.parametrize("pool", [*UNREAD, "3x3/2 ceil", "3x3/1 pad"])
+def test_the_saved_convolution_output(pool):
+    """What the kernel saves for the backward pass is the convolution's output, bias added;
+    pixels no pooling window reads are zeros (finite, for the backward pass)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 9, device=DEVICE)
+    w = torch.randn(8, 4, 3, 3, device=DEVICE) * 0.3
+    b = torch.randn(8, device=DEVICE)
+    e = Epilogue("relu", LRNS["paper"], UNREAD.get(pool) or POOLS[pool])
+    out, saved = fused_op.conv2d_fused(x, w, b, [1, 1], [0, 0], 1, "relu", list(e.lrn),
+                                              [*sum(e.pool[:3], ()), int(e.pool[3])], True)
+    conv = torch.nn.functional.conv2d(x.double(), w.double(), b.double())
+    (kh, kw), (sh, sw), _, _ = e.pool
+    read = torch.zeros(7, 7, dtype=torch.bool)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            read[max(i * sh - e.pool[2][0], 0):i * sh - e.pool[2][0] + kh,
+                 max(j * sw - e.pool[2][1], 0):j * sw - e.pool[2][1] + kw] = True
+    assert error(saved[..., read], conv[..., read]) < 1e-5
+    assert torch.equal(saved[..., ~read], torch.zeros_like(saved[..., ~read]))
+    assert (~read).any() == (pool in UNREAD)
+    assert error(out, conv2d_chain(x.double(), w.double(), b.double(), (1, 1), (0, 0), 1, e)) < 1e-5
+
+
+@pytest.mark.parametrize("pool", [*UNREAD, "3x3/2"])
+def test_backward_through_pixels_no_window_reads(pool):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 9, device=DEVICE, requires_grad=True)
+    w = (torch.randn(8, 4, 3, 3, device=DEVICE) * 0.3).requires_grad_()
+    b = torch.randn(8, device=DEVICE, requires_grad=True)
+    e = Epilogue("tanh", LRNS["caffe"], UNREAD.get(pool) or POOLS[pool])
+    out = run(x, w, b, (1, 1), (0, 0), 1, e, pool_in_kernel=True)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, w, b), grad)
+    for g, expected in zip(got, reference_gradients(x, w, b, (1, 1), (0, 0), 1, e, grad)):
+        assert torch.isfinite(g).all() and error(g, expected) < 1e-5
+
+
+def test_the_backward_pass_does_not_run_the_convolution_again(monkeypatch):
+    """Training saves the convolution's output; inference does not."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8, device=DEVICE)
+    w = torch.randn(8, 4, 3, 3, device=DEVICE, requires_grad=True)
+    e = Epilogue("relu", LRNS["paper"], POOLS["2x2/2"])
+    saves = []
+    monkeypatch.setattr(conv_kernel, "conv_output",
+                        lambda *a, original=conv_kernel.conv_output: saves.append(1) or original(*a))
+    with torch.no_grad():
+        run(x, w, None, (1, 1), (1, 1), 1, e)
+    assert saves == []
+    out = run(x, w, None, (1, 1), (1, 1), 1, e)
+    assert saves == [1]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the backward pass ran the convolution forward again")
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", forbidden)
+    grad = torch.randn_like(out)
+    (got,) = torch.autograd.grad(out, (w,), grad)
+    monkeypatch.undo()
+    (expected,) = reference_gradients(x, w, None, (1, 1), (1, 1), 1, e, grad)[1:]
+    assert error(got, expected) < 1e-5
+
+
+def test_backward_without_a_saved_output_recomputes_it():
+    """The operator called directly, without saving, on tensors that need gradients."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8, device=DEVICE, requires_grad=True)
+    w = (torch.randn(6, 2, 3, 3, device=DEVICE) * 0.3).requires_grad_()
+    b = torch.randn(6, device=DEVICE, requires_grad=True)
+    e = Epilogue("sigmoid", LRNS["even"], None)
+    out, saved = fused_op.conv2d_fused(x, w, b, [1, 1], [1, 1], 2, "sigmoid",
+                                              list(e.lrn), [], False)
+    assert saved.numel() == 0
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, w, b), grad)
+    for g, expected in zip(got, reference_gradients(x, w, b, (1, 1), (1, 1), 2, e, grad)):
+        assert error(g, expected) < 1e-5
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_shapes_backward(data):
+    groups = data.draw(st.sampled_from([1, 2]))
+    c_in, c_out = groups * data.draw(st.integers(1, 4)), groups * data.draw(st.integers(1, 4))
+    k = data.draw(st.integers(1, 4))
+    stride, padding = data.draw(st.integers(1, 2)), data.draw(st.integers(0, k // 2))
+    size = data.draw(st.integers(k + 1, 12))
+    conv_out = (size + 2 * padding - k) // stride + 1
+    pool = data.draw(st.sampled_from([*POOLS.values(), *UNREAD.values()]))
+    if pool is not None and conv_out + 2 * pool[2][0] < pool[0][0]:
+        pool = None
+    e = Epilogue(data.draw(st.sampled_from(ACTIVATIONS)),
+                 data.draw(st.sampled_from(list(LRNS.values()))), pool)
+    torch.manual_seed(data.draw(st.integers(0, 1000)))
+    x = torch.randn(data.draw(st.integers(1, 2)), c_in, size, size, device=DEVICE, requires_grad=True)
+    w = (torch.randn(c_out, c_in // groups, k, k, device=DEVICE) / k).requires_grad_()
+    b = torch.randn(c_out, device=DEVICE, requires_grad=True)
+    out = run(x, w, b, (stride, stride), (padding, padding), groups, e,
+              pool_in_kernel=data.draw(st.sampled_from([None, True])))
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, w, b), grad)
+    expected = reference_gradients(x, w, b, (stride, stride), (padding, padding), groups, e, grad)
+    for g, ref in zip(got, expected):
+        assert torch.isfinite(g).all() and error(g, ref) < 1e-4
+
+
 # -- the operator and its arguments ----------------------------------------------------------------
 
 
@@ -219,6 +340,24 @@ def test_traces_under_torch_compile():
 
     compiled = torch.compile(f, fullgraph=True, backend="eager" if DEVICE == "cpu" else "inductor")
     torch.testing.assert_close(compiled(x), f(x))
+
+
+def test_a_training_step_traces_under_torch_compile():
+    """Forward and backward compiled, the kernel saving the convolution's output."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 9, device=DEVICE, requires_grad=True)
+    w = torch.randn(8, 4, 3, 3, device=DEVICE, requires_grad=True)
+    b = torch.randn(8, device=DEVICE, requires_grad=True)
+
+    def loss(x, w, b):
+        return kernels.conv2d_fused(x, w, b, padding=(1, 1), activation="relu", lrn=LRNS["paper"],
+                                    pool=POOLS["2x2/2"]).square().sum()
+
+    compiled = torch.compile(loss, fullgraph=True, backend="eager" if DEVICE == "cpu" else "inductor")
+    got = torch.autograd.grad(compiled(x, w, b), (x, w, b))
+    expected = torch.autograd.grad(loss(x, w, b), (x, w, b))
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
 
 
 # -- backends and generated modules ----------------------------------------------------------------
@@ -334,9 +473,13 @@ def test_every_config_on_the_gpu(config):
             x = torch.randn(shape, device="cuda", dtype=dtype)
             w = (torch.randn(c_out, shape[1] // g, k, k, device="cuda") / (k * (shape[1] // g) ** 0.5)).to(dtype)
             b = torch.randn(c_out, device="cuda", dtype=dtype)
-            out = conv_kernel.conv2d_fused(x, w, b, (s, s), (p, p), g, e, config=config)
+            saved = conv_kernel.conv_output(x, w, (s, s), (p, p), e)
+            out = conv_kernel.conv2d_fused(x, w, b, (s, s), (p, p), g, e, config=config,
+                                           save_conv=saved)
             ref = conv2d_chain(x.double(), w.double(), b.double(), (s, s), (p, p), g, e)
             assert error(out, ref) < TOLERANCE[dtype], (config, e)
+            conv = torch.nn.functional.conv2d(x.double(), w.double(), b.double(), (s, s), (p, p), 1, g)
+            assert error(saved, conv) < TOLERANCE[dtype], (config, e, "saved")
 
 
 @pytest.mark.gpu

@@ -93,8 +93,11 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     if pool is not None:
         kernel, pool_stride, pad, ceil = pool
         flat_pool = [*kernel, *pool_stride, *pad, int(bool(ceil))]
-    y = op(x, weight, bias, list(stride), list(padding), groups, activation or "",
-           list(lrn) if lrn is not None else [], flat_pool)
+    # Training: the kernel also stores the convolution's output for the backward pass.
+    save_conv = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
+    y, _ = op(x, weight, bias, list(stride), list(padding), groups, activation or "",
+              list(lrn) if lrn is not None else [], flat_pool, save_conv)
     if after is not None:
         kernel, pool_stride, pad, ceil = after
         y = torch.nn.functional.max_pool2d(y, kernel, pool_stride, pad, ceil_mode=ceil)

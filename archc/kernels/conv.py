@@ -17,6 +17,10 @@ ones it stores.  A fused max-pool makes the tile's rows pooled pixels: the progr
 computes the convolution once per position of the pooling window and keeps the running
 maximum, so any window works (2×2/2, overlapping 3×3/2, padding, ceil mode), at the
 price of recomputing the outputs that overlapping windows share.
+
+For training, the kernel can also store the convolution's output (bias added, before the
+activation): the backward pass then differentiates the cheap epilogue from it and hands
+the convolution's own gradients to PyTorch, instead of running the convolution again.
 """
 
 from __future__ import annotations
@@ -47,13 +51,15 @@ def _activate(x, ACTIVATION: tl.constexpr):
 
 @triton.jit
 def _conv2d_kernel(
-    # Pointers: input, packed weight [groups · K_G, C_OUT], bias, output
-    x_ptr, w_ptr, bias_ptr, y_ptr,
+    # Pointers: input, packed weight [groups · K_G, C_OUT], bias, output, and (if
+    # SAVE_CONV) the convolution's output before the epilogue
+    x_ptr, w_ptr, bias_ptr, y_ptr, z_ptr,
     # Sizes: input H×W, convolution output P×Q, kernel output OH×OW (pooled, if pooling)
     M, H, W, P, Q, OH, OW, C_OUT, C_IN_G, C_OUT_G, K_G,
-    # Strides, in elements, of the input and the output (N, C, H, W order)
+    # Strides, in elements, of the input, the output and the saved convolution (N, C, H, W)
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_yn, stride_yc, stride_yh, stride_yw,
+    stride_zn, stride_zc, stride_zh, stride_zw,
     # Convolution and pooling geometry
     conv_sh, conv_sw, conv_ph, conv_pw,
     pool_sh, pool_sw, pool_ph, pool_pw,
@@ -63,6 +69,7 @@ def _conv2d_kernel(
     KH: tl.constexpr, KW: tl.constexpr, CHANNEL_BLOCKS: tl.constexpr,
     POOL_KH: tl.constexpr, POOL_KW: tl.constexpr,
     ACTIVATION: tl.constexpr, HAS_BIAS: tl.constexpr, LRN_SIZE: tl.constexpr,
+    SAVE_CONV: tl.constexpr,
     DOT_PRECISION: tl.constexpr, LRN_PRECISION: tl.constexpr, INDEX_64: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -150,6 +157,17 @@ def _conv2d_kernel(
 
         if HAS_BIAS:
             acc += bias[None, :]
+        if SAVE_CONV:
+            # Overlapping pooling windows compute a shared pixel more than once, and each
+            # stores it: the same number, written again.
+            pz, qz = p, q
+            if INDEX_64:
+                pz = pz.to(tl.int64)
+                qz = qz.to(tl.int64)
+            z_ptrs = (z_ptr + n[:, None] * stride_zn + channel[None, :] * stride_zc
+                      + pz[:, None] * stride_zh + qz[:, None] * stride_zw)
+            tl.store(z_ptrs, acc.to(z_ptr.dtype.element_ty),
+                     mask=pixel_ok[:, None] & own[None, :])
         acc = _activate(acc, ACTIVATION)
         if LRN_SIZE > 0:
             # Σ over the window of each channel, as a product with a banded 0/1 matrix:
@@ -177,7 +195,7 @@ def _conv2d_kernel(
 
 # -- tile shapes -----------------------------------------------------------------------------
 
-KEY = ["C_OUT", "C_OUT_G", "K_G", "OH", "OW", "POOL_KH", "LRN_SIZE", "stride_xc"]
+KEY = ["C_OUT", "C_OUT_G", "K_G", "OH", "OW", "POOL_KH", "LRN_SIZE", "SAVE_CONV", "stride_xc"]
 
 
 def configs() -> list[triton.Config]:
@@ -252,13 +270,38 @@ def pack_weight(weight: torch.Tensor, groups: int) -> torch.Tensor:
     return dense.reshape(groups * k_g, c_out)
 
 
+def conv_output(x: torch.Tensor, weight: torch.Tensor, stride, padding,
+                epilogue: Epilogue) -> torch.Tensor:
+    """Room for the convolution's output, before the epilogue, for the kernel to save.
+
+    Zeros where pooling inside the kernel would leave pixels that no window reads (floor
+    mode's last rows, say): the kernel never computes those, and the backward pass must
+    find finite numbers there.
+    """
+    n, _, h, w = x.shape
+    p = window_out(h, weight.shape[2], stride[0], padding[0], False)
+    q = window_out(w, weight.shape[3], stride[1], padding[1], False)
+    covered = True
+    if epilogue.pool is not None:
+        _, _, oh, ow = output_shape(x.shape, weight.shape, stride, padding, epilogue)
+        (kh, kw), (sh, sw), (ph, pw), _ = epilogue.pool
+        covered = (sh <= kh and sw <= kw  # no gaps between windows, none past the last
+                   and (oh - 1) * sh - ph + kh >= p and (ow - 1) * sw - pw + kw >= q)
+    saved = torch.empty((n, weight.shape[0], p, q), dtype=x.dtype, device=x.device,
+                        memory_format=torch.channels_last)
+    return saved if covered else saved.zero_()
+
+
 def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                  stride: tuple[int, int], padding: tuple[int, int], groups: int,
-                 epilogue: Epilogue, launch=None, config: triton.Config | None = None) -> torch.Tensor:
+                 epilogue: Epilogue, launch=None, config: triton.Config | None = None,
+                 save_conv: torch.Tensor | None = None) -> torch.Tensor:
     """Run the fused kernel; the output is in channels_last memory.
 
     ``launch`` wraps the kernel for torch.library (wrap_triton); ``config`` pins one tile
-    shape instead of autotuning (the tests use it to check each configuration).
+    shape instead of autotuning (the tests use it to check each configuration);
+    ``save_conv``, a tensor from :func:`conv_output`, receives the convolution's output
+    before the epilogue (for the backward pass).
     """
     check(x, weight, bias, stride, padding, groups, epilogue)
     n, c_in, h, w = x.shape
@@ -283,16 +326,17 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         dot_precision = "ieee"
     else:  # the user allowed TF32: torch.set_float32_matmul_precision("high")
         dot_precision = "tf32"
-    index_64 = max(x.numel(), y.numel(), packed.numel()) >= 2 ** 31
-    args = (x, packed, bias if bias is not None else packed, y,
+    z = save_conv if save_conv is not None else y  # not written unless saving
+    index_64 = max(x.numel(), y.numel(), z.numel(), packed.numel()) >= 2 ** 31
+    args = (x, packed, bias if bias is not None else packed, y, z,
             n * oh * ow, h, w, p, q, oh, ow, c_out, c_in_g, c_out // groups, kh * kw * c_in_g,
-            *x.stride(), *y.stride(),
+            *x.stride(), *y.stride(), *z.stride(),
             stride[0], stride[1], padding[0], padding[1],
             pool_sh, pool_sw, pool_ph, pool_pw,
             lrn_alpha / max(lrn_size, 1), lrn_beta, lrn_k)
     meta = dict(KH=kh, KW=kw, CHANNEL_BLOCKS=c_in_g >= 16, POOL_KH=pool_kh, POOL_KW=pool_kw,
                 ACTIVATION=_ACTIVATION_CODES[epilogue.activation], HAS_BIAS=bias is not None,
-                LRN_SIZE=lrn_size, DOT_PRECISION=dot_precision,
+                LRN_SIZE=lrn_size, SAVE_CONV=save_conv is not None, DOT_PRECISION=dot_precision,
                 LRN_PRECISION="ieee" if x.dtype == torch.float32 or interpreting() else "tf32",
                 INDEX_64=index_64)
     kernel = _conv2d_kernel

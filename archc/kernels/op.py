@@ -1,9 +1,14 @@
 """The fused kernel as a PyTorch operator: `torch.ops.archc.conv2d_fused`.
 
 Registered with torch.library.triton_op, so torch.compile traces through it (Inductor sees
-the Triton kernel), with a shape-only fake implementation for tracing, and a backward
-that recomputes the chain in PyTorch and differentiates that — correct, if not as fast as
-a fused backward kernel would be.
+the Triton kernel), with a shape-only fake implementation for tracing, and a backward pass.
+
+When gradients are wanted the kernel also stores the convolution's output before the
+epilogue (``save_conv``), as eager PyTorch keeps it between a convolution and its ReLU.
+The backward pass differentiates the epilogue — activation, LRN, pool, in PyTorch — from
+that saved tensor, and passes the result to PyTorch's own convolution backward (cuDNN on a
+GPU): the convolution never runs twice.  Without a saved output (the operator called
+directly with ``save_conv=False`` on tensors that need gradients), it recomputes it.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch.library import triton_op, wrap_triton
 
 from . import conv
-from .reference import Epilogue, conv2d_chain
+from .reference import Epilogue, epilogue_chain
 
 
 def _epilogue(activation: str, lrn: list[float], pool: list[int]) -> Epilogue:
@@ -28,45 +34,54 @@ def _epilogue(activation: str, lrn: list[float], pool: list[int]) -> Epilogue:
 @triton_op("archc::conv2d_fused", mutates_args=())
 def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                  stride: list[int], padding: list[int], groups: int, activation: str,
-                 lrn: list[float], pool: list[int]) -> torch.Tensor:
+                 lrn: list[float], pool: list[int],
+                 save_conv: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """conv → activation → LRN → max-pool in one kernel.
 
     ``activation`` is "" or one of relu, tanh, sigmoid, scaled_tanh; ``lrn`` is [] or
     [size, alpha, beta, k] (PyTorch's convention); ``pool`` is [] or
-    [kh, kw, sh, sw, ph, pw, ceil].
+    [kh, kw, sh, sw, ph, pw, ceil].  Returns the output and, if ``save_conv``, the
+    convolution's output before the epilogue (otherwise an empty tensor).
     """
     epilogue = _epilogue(activation, lrn, pool)
-    return conv.conv2d_fused(x, weight, bias, tuple(stride), tuple(padding), groups, epilogue,
-                             launch=wrap_triton)
+    saved = (conv.conv_output(x, weight, stride, padding, epilogue) if save_conv
+             else x.new_empty(0))
+    y = conv.conv2d_fused(x, weight, bias, tuple(stride), tuple(padding), groups, epilogue,
+                          launch=wrap_triton, save_conv=saved if save_conv else None)
+    return y, saved
 
 
 @conv2d_fused.register_fake
-def _(x, weight, bias, stride, padding, groups, activation, lrn, pool):
-    shape = conv.output_shape(x.shape, weight.shape, stride, padding,
-                              _epilogue(activation, lrn, pool))
-    return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+def _(x, weight, bias, stride, padding, groups, activation, lrn, pool, save_conv):
+    epilogue = _epilogue(activation, lrn, pool)
+    y = x.new_empty(conv.output_shape(x.shape, weight.shape, stride, padding, epilogue))
+    saved = (x.new_empty(conv.output_shape(x.shape, weight.shape, stride, padding, Epilogue()))
+             if save_conv else x.new_empty(0))
+    return (y.contiguous(memory_format=torch.channels_last),
+            saved.contiguous(memory_format=torch.channels_last) if save_conv else saved)
 
 
 def _setup_context(ctx, inputs, output):
-    x, weight, bias, stride, padding, groups, activation, lrn, pool = inputs
-    ctx.save_for_backward(x, weight, bias)
-    ctx.geometry = (tuple(stride), tuple(padding), groups, _epilogue(activation, lrn, pool))
+    x, weight, bias, stride, padding, groups, activation, lrn, pool, save_conv = inputs
+    ctx.save_for_backward(x, weight, bias, output[1])
+    ctx.mark_non_differentiable(output[1])
+    ctx.geometry = (list(stride), list(padding), groups, _epilogue(activation, lrn, pool))
+    ctx.saved_conv = save_conv
 
 
-def _backward(ctx, grad):
-    x, weight, bias = ctx.saved_tensors
+def _backward(ctx, grad, _):
+    x, weight, bias, saved = ctx.saved_tensors
     stride, padding, groups, epilogue = ctx.geometry
+    if not ctx.saved_conv:
+        saved = F.conv2d(x, weight, bias, stride, padding, 1, groups)
     with torch.enable_grad():
-        leaves = [t.detach().requires_grad_(needs)
-                  for t, needs in zip((x, weight, bias), ctx.needs_input_grad[:3]) if t is not None]
-        x_, weight_ = leaves[0], leaves[1]
-        bias_ = leaves[2] if bias is not None else None
-        out = conv2d_chain(x_, weight_, bias_, stride, padding, groups, epilogue)
-        wanted = [t for t in (x_, weight_, bias_) if t is not None and t.requires_grad]
-        grads = iter(torch.autograd.grad(out, wanted, grad))
-    result = [next(grads) if t is not None and t.requires_grad else None
-              for t in (x_, weight_, bias_)]
-    return (*result, None, None, None, None, None, None)
+        z = saved.detach().requires_grad_()
+        (grad,) = torch.autograd.grad(epilogue_chain(z, epilogue), z, grad)
+    needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+    grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+        grad, x, weight, [weight.shape[0]] if bias is not None else None, stride, padding,
+        [1, 1], False, [0, 0], groups, [needs_x, needs_weight, needs_bias and bias is not None])
+    return grad_x, grad_weight, grad_bias, None, None, None, None, None, None, None
 
 
 conv2d_fused.register_autograd(_backward, setup_context=_setup_context)

@@ -1,7 +1,8 @@
 """The fused chain in plain PyTorch: what the Triton kernel must equal.
 
 It serves three purposes: the computation a FusedConv2d runs when the backend resolves to
-"torch", the ground truth of the tests, and the backward pass (by recomputation).
+"torch", the ground truth of the tests, and the backward pass (the epilogue's part of it,
+differentiated from the convolution output the kernel saved).
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ def conv2d_chain(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
                  stride: tuple[int, int], padding: tuple[int, int], groups: int,
                  epilogue: Epilogue) -> torch.Tensor:
     """conv → activation → LRN → max-pool, each stage as PyTorch does it."""
-    y = F.conv2d(x, weight, bias, stride, padding, 1, groups)
+    return epilogue_chain(F.conv2d(x, weight, bias, stride, padding, 1, groups), epilogue)
+
+
+def epilogue_chain(y: torch.Tensor, epilogue: Epilogue) -> torch.Tensor:
+    """activation → LRN → max-pool of a convolution's output ``y``."""
     y = activate(y, epilogue.activation)
     if epilogue.lrn is not None:
         size, alpha, beta, k = epilogue.lrn
