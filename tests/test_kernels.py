@@ -148,23 +148,52 @@ def test_random_shapes(data):
 # -- backward --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("activation, lrn, pool, groups", [
-    ("relu", "paper", "3x3/2", 2), ("tanh", "none", "2x2/2", 1), ("scaled_tanh", "caffe", "none", 1),
-    (None, "none", "3x3/1 pad", 2), ("sigmoid", "even", "3x3/2 ceil", 1)])
-def test_backward(activation, lrn, pool, groups):
-    torch.manual_seed(0)
-    epilogue = Epilogue(activation, LRNS[lrn], POOLS[pool])
-    x = torch.randn(2, 4, 9, 9, device=DEVICE, requires_grad=True)
-    w = (torch.randn(8, 4 // groups, 3, 3, device=DEVICE) * 0.3).requires_grad_()
-    b = torch.randn(8, device=DEVICE, requires_grad=True)
-    out = run(x, w, b, (1, 1), (1, 1), groups, epilogue)
+def reference_gradients(x, w, b, stride, padding, groups, epilogue, grad):
+    leaves = [t.detach().double().requires_grad_() for t in (x, w, b) if t is not None]
+    ref = conv2d_chain(leaves[0], leaves[1], leaves[2] if b is not None else None,
+                       stride, padding, groups, epilogue)
+    return torch.autograd.grad(ref, leaves, grad.double())
+
+
+@pytest.fixture
+def one_tile_shape(monkeypatch):
+    """On the GPU, the many small backward cases autotune over PINNED alone."""
+    if PINNED is not None:
+        monkeypatch.setattr(conv_kernel._tuned, "configs", [PINNED])
+
+
+def check_backward(shape, c_out, k, stride=1, padding=0, groups=1, epilogue=Epilogue("relu"),
+                   pool_in_kernel=True, seed=0, tolerance=1e-5):
+    """Gradients of input, weight and bias against the float64 reference."""
+    torch.manual_seed(seed)
+    x = torch.randn(shape, device=DEVICE, requires_grad=True)
+    w = (torch.randn(c_out, shape[1] // groups, k, k, device=DEVICE)
+         / (k * (shape[1] // groups) ** 0.5)).requires_grad_()
+    b = torch.randn(c_out, device=DEVICE, requires_grad=True)
+    geometry = ((stride, stride), (padding, padding), groups)
+    out = run(x, w, b, *geometry, epilogue, pool_in_kernel=pool_in_kernel)
     grad = torch.randn_like(out)
     got = torch.autograd.grad(out, (x, w, b), grad)
-    leaves = [t.detach().double().requires_grad_() for t in (x, w, b)]
-    ref = conv2d_chain(*leaves, (1, 1), (1, 1), groups, epilogue)
-    expected = torch.autograd.grad(ref, leaves, grad.double())
-    for g, e in zip(got, expected):
-        assert error(g, e) < 1e-5
+    for g, expected in zip(got, reference_gradients(x, w, b, *geometry, epilogue, grad)):
+        assert torch.isfinite(g).all() and error(g, expected) < tolerance, epilogue
+
+
+@pytest.mark.usefixtures("one_tile_shape")
+@pytest.mark.parametrize("activation, lrn, pool", list(itertools.product(ACTIVATIONS, LRNS, POOLS)))
+def test_backward_every_epilogue(activation, lrn, pool):
+    """Each activation × LRN convention × pooling, the groups alternating between 1 and 2."""
+    groups = 1 + (ACTIVATIONS.index(activation) + list(POOLS).index(pool)) % 2
+    check_backward((2, 4, 9, 9), 8, 3, padding=1, groups=groups,
+                   epilogue=Epilogue(activation, LRNS[lrn], POOLS[pool]))
+
+
+@pytest.mark.usefixtures("one_tile_shape")
+@pytest.mark.parametrize("k, stride, padding, groups",
+                         [(k, s, p, g) for k, s, p, g in itertools.product(
+                             [1, 3, 5, 7, 11], [1, 2, 4], ["none", "same"], [1, 2])])
+def test_backward_every_geometry(k, stride, padding, groups):
+    check_backward((2, 4, 15, 15), 8, k, stride, k // 2 if padding == "same" else 0, groups,
+                   Epilogue("relu", LRNS["paper"]))
 
 
 @pytest.mark.parametrize("pool_in_kernel", [None, False, True])
@@ -185,13 +214,6 @@ def test_gradient_only_where_asked():
     out = kernels.conv2d_fused(x, w, None, padding=(1, 1), activation="relu")
     (gw,) = torch.autograd.grad(out.sum(), (w,))
     assert gw.shape == w.shape
-
-
-def reference_gradients(x, w, b, stride, padding, groups, epilogue, grad):
-    leaves = [t.detach().double().requires_grad_() for t in (x, w, b) if t is not None]
-    ref = conv2d_chain(leaves[0], leaves[1], leaves[2] if b is not None else None,
-                       stride, padding, groups, epilogue)
-    return torch.autograd.grad(ref, leaves, grad.double())
 
 
 # Pools that leave convolution outputs no window reads: floor mode's last row and column,
@@ -224,18 +246,11 @@ def test_the_saved_convolution_output(pool):
     assert error(out, conv2d_chain(x.double(), w.double(), b.double(), (1, 1), (0, 0), 1, e)) < 1e-5
 
 
+@pytest.mark.usefixtures("one_tile_shape")
 @pytest.mark.parametrize("pool", [*UNREAD, "3x3/2"])
 def test_backward_through_pixels_no_window_reads(pool):
-    torch.manual_seed(0)
-    x = torch.randn(2, 4, 9, 9, device=DEVICE, requires_grad=True)
-    w = (torch.randn(8, 4, 3, 3, device=DEVICE) * 0.3).requires_grad_()
-    b = torch.randn(8, device=DEVICE, requires_grad=True)
     e = Epilogue("tanh", LRNS["caffe"], UNREAD.get(pool) or POOLS[pool])
-    out = run(x, w, b, (1, 1), (0, 0), 1, e, pool_in_kernel=True)
-    grad = torch.randn_like(out)
-    got = torch.autograd.grad(out, (x, w, b), grad)
-    for g, expected in zip(got, reference_gradients(x, w, b, (1, 1), (0, 0), 1, e, grad)):
-        assert torch.isfinite(g).all() and error(g, expected) < 1e-5
+    check_backward((2, 4, 9, 9), 8, 3, epilogue=e)
 
 
 def test_the_backward_pass_does_not_run_the_convolution_again(monkeypatch):
@@ -280,7 +295,9 @@ def test_backward_without_a_saved_output_recomputes_it():
         assert error(g, expected) < 1e-5
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.usefixtures("one_tile_shape")
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_shapes_backward(data):
     groups = data.draw(st.sampled_from([1, 2]))
@@ -294,17 +311,9 @@ def test_random_shapes_backward(data):
         pool = None
     e = Epilogue(data.draw(st.sampled_from(ACTIVATIONS)),
                  data.draw(st.sampled_from(list(LRNS.values()))), pool)
-    torch.manual_seed(data.draw(st.integers(0, 1000)))
-    x = torch.randn(data.draw(st.integers(1, 2)), c_in, size, size, device=DEVICE, requires_grad=True)
-    w = (torch.randn(c_out, c_in // groups, k, k, device=DEVICE) / k).requires_grad_()
-    b = torch.randn(c_out, device=DEVICE, requires_grad=True)
-    out = run(x, w, b, (stride, stride), (padding, padding), groups, e,
-              pool_in_kernel=data.draw(st.sampled_from([None, True])))
-    grad = torch.randn_like(out)
-    got = torch.autograd.grad(out, (x, w, b), grad)
-    expected = reference_gradients(x, w, b, (stride, stride), (padding, padding), groups, e, grad)
-    for g, ref in zip(got, expected):
-        assert torch.isfinite(g).all() and error(g, ref) < 1e-4
+    check_backward((data.draw(st.integers(1, 2)), c_in, size, size), c_out, k, stride, padding,
+                   groups, e, pool_in_kernel=data.draw(st.sampled_from([None, True])),
+                   seed=data.draw(st.integers(0, 1000)), tolerance=1e-4)
 
 
 # -- the operator and its arguments ----------------------------------------------------------------
