@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import sources
 from .errors import ArchcError, SpecError
 
 EXIT_OK, EXIT_EXPECT, EXIT_INPUT = 0, 1, 2
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_INPUT
+    if getattr(args, "specs", []).count(sources.STDIN) > 1:
+        parser.error("standard input (-) can be read only once")
     try:
         return args.run(args)
     except ArchcError as exc:
@@ -53,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _spec_args(parser: argparse.ArgumentParser, several: bool = True):
     parser.add_argument("specs" if several else "spec", nargs="+" if several else None,
-                        metavar="SPEC", help="a .arch file, or the name of a bundled spec "
-                                             "such as vgg_e (see `archc specs`)")
+                        metavar="SPEC", help="a .arch file, the name of a bundled spec "
+                                             "such as vgg_e (see `archc specs`), or - to "
+                                             "read standard input")
 
 
 def _quiet(parser: argparse.ArgumentParser):
@@ -130,11 +134,11 @@ def _check(args) -> int:
 def _analyze(spec, quiet: bool, input: str | None = None):
     """The analysed network, its warnings printed and its expect lines checked (not when
     the input is overridden: they describe the spec's own); True if one does not hold."""
-    from . import api, sources
+    from . import api
 
     # A command-line argument names a file or a bundled spec, never spec text (a file's
     # name may hold a newline, which api.analyze would take for text).
-    net = api.analyze(sources.read(sources.resolve(spec)), input=input)
+    net = api.analyze(sources.load(spec), input=input)
     _warn(net, quiet)
     return net, (_report_expects(net, quiet) if input is None else False)
 

@@ -60,7 +60,8 @@ def generate(net: ir.Network) -> str:
     exports = [m.cls for m in models] + ([outputs["name"]] if outputs else []) + ["Model"]
     constants = sorted({name: value for m in models for name, value in m.constants.items()}.items())
     text = _environment().get_template("module.py.jinja").render(
-        marker=MARKER, version=__version__, spec_path=_spec_path(net), cls=cls,
+        marker=MARKER, version=__version__, spec_path=_spec_path(net),
+        from_file=not net.source.path.startswith("<"), cls=cls,
         title=_title(net), summary=_summary(net, cls, models),
         imports="\n".join(_sorted_imports(imports)), exports=exports,
         backends="(" + ", ".join(map(json.dumps, BACKENDS)) + ")", constants=constants,

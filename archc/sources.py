@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import difflib
 import os
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 from . import limits
 from .errors import Source, UsageError
@@ -67,18 +69,37 @@ def resolve(spec: str | os.PathLike) -> Path:
     raise UsageError(f"no spec file `{spec}`", hint=hint)
 
 
+STDIN = "-"
+"""The spec argument that means standard input (`cat net.arch | archc stats -`)."""
+
+
+def load(spec: str | os.PathLike) -> Source:
+    """The spec a command-line argument names: a file, a bundled spec, or ``-``."""
+    if str(spec) == STDIN:
+        return _read(sys.stdin.buffer, "<stdin>", "standard input")
+    return read(resolve(spec))
+
+
 def read(path: Path) -> Source:
-    """A spec file's text.  Of a file over the size limit only the start is read — enough
-    for the parser to refuse it at the place where it crosses the limit."""
+    """A spec file's text."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limits.MAX_BYTES + 4)
+            return _read(handle, display_path(path), f"`{path}`")
+    except OSError as exc:
+        raise UsageError(f"cannot read `{path}`: {exc}") from None
+
+
+def _read(stream: BinaryIO, name: str, described: str) -> Source:
+    """UTF-8 text from ``stream``, shown under ``name``.  Of a spec over the size limit only
+    the start is read — enough for the parser to refuse it where it crosses the limit."""
+    try:
+        data = stream.read(limits.MAX_BYTES + 4)
         decoder = codecs.getincrementaldecoder("utf-8")()
         text = decoder.decode(data, final=len(data) <= limits.MAX_BYTES)  # a cut character waits
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read `{path}`: {exc}") from None
+        raise UsageError(f"cannot read {described}: {exc}") from None
     # Universal newlines, as Python's text mode reads them.
-    return Source(display_path(path), text.replace("\r\n", "\n").replace("\r", "\n"))
+    return Source(name, text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def find_use(target: str, including: Source) -> Path | None:
