@@ -53,12 +53,12 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Ten
 
 @conv2d_fused.register_fake
 def _(x, weight, bias, stride, padding, groups, activation, lrn, pool, save_conv):
-    epilogue = _epilogue(activation, lrn, pool)
-    y = x.new_empty(conv.output_shape(x.shape, weight.shape, stride, padding, epilogue))
-    saved = (x.new_empty(conv.output_shape(x.shape, weight.shape, stride, padding, Epilogue()))
-             if save_conv else x.new_empty(0))
-    return (y.contiguous(memory_format=torch.channels_last),
-            saved.contiguous(memory_format=torch.channels_last) if save_conv else saved)
+    def empty(epilogue):
+        shape = conv.output_shape(x.shape, weight.shape, stride, padding, epilogue)
+        return x.new_empty(shape).contiguous(memory_format=torch.channels_last)
+
+    y = empty(_epilogue(activation, lrn, pool))
+    return y, empty(Epilogue()) if save_conv else x.new_empty(0)
 
 
 def _setup_context(ctx, inputs, output):
