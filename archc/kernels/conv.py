@@ -278,17 +278,15 @@ def conv_output(x: torch.Tensor, weight: torch.Tensor, stride, padding,
     mode's last rows, say): the kernel never computes those, and the backward pass must
     find finite numbers there.
     """
-    n, _, h, w = x.shape
-    p = window_out(h, weight.shape[2], stride[0], padding[0], False)
-    q = window_out(w, weight.shape[3], stride[1], padding[1], False)
+    shape = output_shape(x.shape, weight.shape, stride, padding, Epilogue())
+    p, q = shape[2:]
     covered = True
     if epilogue.pool is not None:
         _, _, oh, ow = output_shape(x.shape, weight.shape, stride, padding, epilogue)
         (kh, kw), (sh, sw), (ph, pw), _ = epilogue.pool
         covered = (sh <= kh and sw <= kw  # no gaps between windows, none past the last
                    and (oh - 1) * sh - ph + kh >= p and (ow - 1) * sw - pw + kw >= q)
-    saved = torch.empty((n, weight.shape[0], p, q), dtype=x.dtype, device=x.device,
-                        memory_format=torch.channels_last)
+    saved = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
     return saved if covered else saved.zero_()
 
 
