@@ -179,11 +179,17 @@ class Concat:
     op: ClassVar[str] = "concat"
 
 
+FUSED_LRN_MAX = 16
+"""The widest LRN window the fused kernel computes: each channel tile recomputes size − 1
+halo channels, so a wider window is left to PyTorch, after the kernel."""
+
+
 @dataclass(frozen=True)
 class Fused:
     """A conv → activation → LRN → max-pool chain (any of the last three may be absent)
     that runs as one kernel; made by :func:`archc.passes.fuse`.  ``members`` are the names
-    of the nodes it stands for, in that order, None where a stage is absent."""
+    of the nodes it stands for, in that order, None where a stage is absent.  Its LRN
+    window is at most :data:`FUSED_LRN_MAX` channels."""
 
     op: ClassVar[str] = "fused"
     conv: Conv

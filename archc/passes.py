@@ -38,8 +38,9 @@ def fuse(net: ir.Network) -> ir.Network:
     """Group every conv → activation → LRN → max-pool chain into one :class:`~archc.ir.Fused`
     node, for the Triton backend (archc/kernels).  A chain is a dense or grouped
     convolution followed by any of: one activation, one cross-channel LRN, one max-pool,
-    in that order; it stops where an intermediate output has another reader or the next
-    layer lies in another scope (generated code keeps each scope a module of its own)."""
+    in that order; it stops where an intermediate output has another reader, the next
+    layer lies in another scope (generated code keeps each scope a module of its own), or
+    an LRN window is wider than the kernel takes (``ir.FUSED_LRN_MAX``)."""
     if not net.analysed:
         net = analysis.analyze(net)
     users = net.consumers()
@@ -89,7 +90,7 @@ def _is_activation(layer: ir.Layer) -> bool:
 
 
 def _is_lrn(layer: ir.Layer) -> bool:
-    return isinstance(layer, ir.LRN)
+    return isinstance(layer, ir.LRN) and layer.size <= ir.FUSED_LRN_MAX
 
 
 def _is_max_pool(layer: ir.Layer) -> bool:

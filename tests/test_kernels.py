@@ -10,6 +10,7 @@ reference, with a tolerance per dtype.
 from __future__ import annotations
 
 import itertools
+import types
 
 import pytest
 import torch
@@ -143,6 +144,8 @@ def test_random_shapes(data):
     activation = data.draw(st.sampled_from(ACTIVATIONS))
     check((data.draw(st.integers(1, 3)), c_in, size, size), c_out, k, stride, padding, groups,
           Epilogue(activation, lrn, pool), seed=data.draw(st.integers(0, 1000)))
+
+
 
 
 # -- backward --------------------------------------------------------------------------------------
@@ -396,6 +399,35 @@ def test_triton_backend_off_the_gpu_says_what_to_do(monkeypatch):
     monkeypatch.setattr(kernels, "interpreting", lambda: False)
     with pytest.raises(RuntimeError, match="runs on a CUDA GPU.*backend='auto'.*TRITON_INTERPRET=1"):
         model(torch.randn(1, 3, 16, 16))
+
+
+def test_auto_backend_leaves_float64_to_pytorch():
+    """float64 is not a dtype the kernel computes in: "auto" runs PyTorch, "triton" says so."""
+    cuda64 = types.SimpleNamespace(is_cuda=True, dtype=torch.float64)
+    assert not kernels.uses_triton("auto", cuda64)
+    cuda32 = types.SimpleNamespace(is_cuda=True, dtype=torch.float32)
+    assert kernels.uses_triton("auto", cuda32) == kernels.triton_available()
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, device=DEVICE)
+    w = torch.randn(4, 2, 3, 3, dtype=torch.float64, device=DEVICE)
+    with pytest.raises(ValueError, match="float32, float16 or bfloat16, not torch.float64"):
+        run(x, w, None, (1, 1), (0, 0), 1, Epilogue("relu"))
+
+
+def test_an_lrn_wider_than_the_kernel_takes_runs_after_it():
+    """An LRN window over 16 channels ends the chain; the module still computes the spec."""
+    spec = "network t input 3x12x12\nconv3-24; LRN size=21; maxpool\nFC-10\n"
+    net = passes.fuse(archc.analyze(spec))
+    assert [n.layer.members for n in net.nodes if n.op == "fused"] == [("conv", "relu", None, None)]
+    assert [n.op for n in net.nodes][2:4] == ["lrn", "maxpool"]
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).eval()
+    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 12, 12, device=DEVICE)
+    assert error(fused(x), reference(x).double()) < 1e-5
+    chain = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.LocalResponseNorm(17))
+    with pytest.raises(ValueError, match="2: the fused kernel takes LRN windows of 1 to 16 channels, not 17"):
+        kernels.fuse(chain, [("0", "1", "2", None)])
 
 
 def test_state_dicts_are_interchangeable():

@@ -12,8 +12,9 @@ here each such chain — or any prefix of it — is one kernel (archc/kernels/co
 Generated modules built with ``backend="triton"`` or ``"auto"`` call :func:`fuse`, which
 swaps each chain's modules for one :class:`FusedConv2d` holding the same parameters — the
 state_dict is the same whichever backend runs it.  ``"auto"`` runs Triton on CUDA tensors
-and PyTorch elsewhere; ``"triton"`` on the CPU works only in Triton's interpreter
-(TRITON_INTERPRET=1, set before triton is first imported; slow, for tests).
+in the kernel's dtypes and PyTorch elsewhere; ``"triton"`` on the CPU works only in
+Triton's interpreter (TRITON_INTERPRET=1, set before triton is first imported; slow, for
+tests).
 
 Importing this package does not import triton; the first Triton call does.
 """
@@ -23,11 +24,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..ir import FUSED_LRN_MAX
 from .reference import Epilogue, conv2d_chain
 
 __all__ = ["conv2d_fused", "FusedConv2d", "fuse", "Epilogue", "conv2d_chain", "BACKENDS"]
 
 BACKENDS = ("torch", "triton", "auto")
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+"""What the fused kernel computes in (accumulating in float32)."""
 
 
 def triton_available() -> bool:
@@ -49,8 +53,8 @@ def uses_triton(backend: str, x: torch.Tensor) -> bool:
     """Whether ``backend`` runs this tensor through Triton; raises if it cannot."""
     if backend == "torch":
         return False
-    if backend == "auto":
-        return x.is_cuda and triton_available()
+    if backend == "auto":  # and PyTorch for what the kernel does not take (float64)
+        return x.is_cuda and x.dtype in DTYPES and triton_available()
     if backend != "triton":
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if not triton_available():
@@ -173,6 +177,9 @@ def fuse(model: nn.Module, chains, backend: str = "auto") -> nn.Module:
         lrn = None
         if lrn_path:
             m = model.get_submodule(lrn_path)
+            if not 1 <= m.size <= FUSED_LRN_MAX:
+                raise ValueError(f"{lrn_path}: the fused kernel takes LRN windows of 1 to "
+                                 f"{FUSED_LRN_MAX} channels, not {m.size}; end the chain before it")
             lrn = (m.size, m.alpha, m.beta, m.k)
         pool = None
         if pool_path:

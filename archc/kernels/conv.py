@@ -30,7 +30,8 @@ import triton
 import triton.language as tl
 
 from ..analysis import window_out
-from . import interpreting
+from ..ir import FUSED_LRN_MAX
+from . import DTYPES, interpreting
 from .reference import ACTIVATIONS, Epilogue
 
 _ACTIVATION_CODES = {None: 0, **{name: i + 1 for i, name in enumerate(ACTIVATIONS)}}
@@ -228,7 +229,7 @@ def check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
     """Raise a ValueError that says what is wrong with the arguments, if anything is."""
     if x.dim() != 4 or weight.dim() != 4:
         raise ValueError(f"expected a 4-D input and weight, got {x.dim()}-D and {weight.dim()}-D")
-    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+    if x.dtype not in DTYPES:
         raise ValueError(f"the fused kernel takes float32, float16 or bfloat16, not {x.dtype}")
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
         raise ValueError(f"input, weight and bias must share a dtype: {x.dtype}, {weight.dtype}"
@@ -247,8 +248,8 @@ def check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
         kernel, pool_stride, pad, _ = epilogue.pool
         if any(2 * p > k for p, k in zip(pad, kernel)):
             raise ValueError(f"pooling padding {pad} must be at most half of the window {kernel}")
-    if epilogue.lrn is not None and not 1 <= epilogue.lrn[0] <= 16:
-        raise ValueError(f"the fused kernel takes LRN windows of 1 to 16 channels, "
+    if epilogue.lrn is not None and not 1 <= epilogue.lrn[0] <= FUSED_LRN_MAX:
+        raise ValueError(f"the fused kernel takes LRN windows of 1 to {FUSED_LRN_MAX} channels, "
                          f"not {epilogue.lrn[0]}")
     if min(output_shape(x.shape, weight.shape, stride, padding, epilogue)[2:]) < 1:
         raise ValueError(f"a {tuple(x.shape[2:])} input is too small for this convolution")
