@@ -147,6 +147,36 @@ def test_random_shapes(data):
 
 
 
+# Small problems that each shipped tile shape overhangs: tiles wider than the output
+# channels, reduction blocks wider than a group's input channels, several channel tiles
+# overlapping by LRN's halo, several channel blocks per tap, and both reduction paths.
+TILE_CASES = {
+    "channel blocks, groups, LRN, 2x2/2": ((2, 32, 8, 8), 24, 3, 1, 1, 2,
+                                           Epilogue("relu", LRNS["paper"], POOLS["2x2/2"])),
+    "three input channels, 3x3/2 ceil": ((2, 3, 13, 13), 8, 5, 2, 0, 1,
+                                         Epilogue("tanh", LRNS["caffe"], POOLS["3x3/2 ceil"])),
+    "channel tiles overlapping by the halo": ((1, 80, 5, 5), 150, 3, 1, 1, 1,
+                                              Epilogue("relu", LRNS["even"])),
+}
+
+
+@pytest.mark.parametrize("config", conv_kernel.configs(), ids=str)
+@pytest.mark.parametrize("case", sorted(TILE_CASES))
+def test_every_shipped_tile_shape(config, case):
+    """The autotuner's tile shapes are otherwise chosen only on a GPU: here each runs (in
+    the interpreter, without one) on problems it does not fit, output and saved
+    convolution against the reference.  test_every_config_on_the_gpu adds real sizes."""
+    shape, c_out, k, s, p, g, e = TILE_CASES[case]
+    torch.manual_seed(0)
+    x = torch.randn(shape, device=DEVICE)
+    w = torch.randn(c_out, shape[1] // g, k, k, device=DEVICE) / (k * (shape[1] // g) ** 0.5)
+    b = torch.randn(c_out, device=DEVICE)
+    saved = conv_kernel.conv_output(x, w, (s, s), (p, p), e)
+    out = conv_kernel.conv2d_fused(x, w, b, (s, s), (p, p), g, e, config=config, save_conv=saved)
+    ref = conv2d_chain(x.double(), w.double(), b.double(), (s, s), (p, p), g, e)
+    assert error(out, ref) < TOLERANCE[torch.float32]
+    conv = torch.nn.functional.conv2d(x.double(), w.double(), b.double(), (s, s), (p, p), 1, g)
+    assert error(saved, conv) < TOLERANCE[torch.float32]
 
 # -- backward --------------------------------------------------------------------------------------
 
