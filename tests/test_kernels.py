@@ -178,6 +178,7 @@ def test_every_shipped_tile_shape(config, case):
     conv = torch.nn.functional.conv2d(x.double(), w.double(), b.double(), (s, s), (p, p), 1, g)
     assert error(saved, conv) < TOLERANCE[torch.float32]
 
+
 # -- backward --------------------------------------------------------------------------------------
 
 
