@@ -412,6 +412,38 @@ def test_a_training_step_traces_under_torch_compile():
         torch.testing.assert_close(g, e)
 
 
+def test_autocast_runs_the_kernel_in_its_dtype():
+    """Inside torch.autocast the fused convolution computes in autocast's dtype, as
+    F.conv2d does, and float32 parameters get float32 gradients that match PyTorch's own
+    autocast.  (float16 here: the interpreter cannot load bfloat16; and PyTorch's LRN has
+    no float16 backward on the CPU, so the backward leaves it out.)"""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 10, 10, device=DEVICE)
+    w = (torch.randn(8, 4, 3, 3, device=DEVICE) / 6).requires_grad_()
+    b = torch.randn(8, device=DEVICE, requires_grad=True)
+    e = Epilogue("relu", LRNS["paper"], POOLS["3x3/2"])
+    with torch.autocast(DEVICE, dtype=torch.float16):
+        out = run(x, w, b, (1, 1), (1, 1), 1, e)
+    assert out.dtype == torch.float16
+    half = [t.detach().half().double() for t in (x, w, b)]
+    assert error(out, conv2d_chain(*half, (1, 1), (1, 1), 1, e)) < TOLERANCE[torch.float16]
+
+    e = Epilogue("tanh", None, POOLS["2x2/2"])
+    grads = []
+    for chain in (run, conv2d_chain):  # the kernel, then PyTorch's autocast
+        with torch.autocast(DEVICE, dtype=torch.float16):
+            loss = chain(x, w, b, (1, 1), (1, 1), 1, e).float().square().sum()
+        grads.append(torch.autograd.grad(loss, (w, b)))
+    for got, expected in zip(*grads):
+        assert got.dtype == torch.float32
+        assert error(got, expected.double()) < TOLERANCE[torch.float16]
+
+    model = archc.build("network t input 3x12x12\nconv3-8; LRN; maxpool\nFC-10\n",
+                        backend="triton").to(DEVICE)
+    with torch.autocast(DEVICE, dtype=torch.float16):
+        assert model.conv(torch.randn(2, 3, 12, 12, device=DEVICE)).dtype == torch.float16
+
+
 # -- backends and generated modules ----------------------------------------------------------------
 
 

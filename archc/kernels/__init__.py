@@ -84,11 +84,13 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     windows overlap it recomputes the convolution outputs they share (2.25× for 3×3 at
     stride 2), so by default (``pool_in_kernel=None``) an overlapping pool runs as PyTorch's
     max-pool after the kernel and a non-overlapping one inside it; BENCHMARKS.md has the
-    measurements behind that choice.  Differentiable; traceable by torch.compile.
+    measurements behind that choice.  Differentiable; traceable by torch.compile; inside
+    ``torch.autocast`` it computes in autocast's dtype, as F.conv2d does.
     """
     from .op import conv2d_fused as op
 
     Epilogue(activation, lrn, pool)  # raises on an unknown activation
+    x, weight, bias = _autocast(x, weight, bias)
     after = None
     if pool is not None and (pool_in_kernel is False
                              or pool_in_kernel is None and overlaps(pool)):
@@ -106,6 +108,16 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         kernel, pool_stride, pad, ceil = after
         y = torch.nn.functional.max_pool2d(y, kernel, pool_stride, pad, ceil_mode=ceil)
     return y
+
+
+def _autocast(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """Inside ``torch.autocast`` the kernel runs in autocast's dtype, as F.conv2d would:
+    float32 inputs and parameters are cast (differentiably; float64 is left alone)."""
+    device = tensors[0].device.type
+    if not torch.is_autocast_enabled(device):
+        return tensors
+    dtype = torch.get_autocast_dtype(device)
+    return tuple(t.to(dtype) if t is not None and t.dtype in DTYPES else t for t in tensors)
 
 
 _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
