@@ -54,6 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _whole(lo: int, hi: int | None = None):
+    """An argparse type: a whole number from ``lo`` (to ``hi``), else a usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            bound = f"from {lo} to {hi:,}" if hi is not None else f"of at least {lo}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {bound}, not {text!r}")
+        return value
+    return parse
+
+
 def _spec_args(parser: argparse.ArgumentParser, several: bool = True):
     parser.add_argument("specs" if several else "spec", nargs="+" if several else None,
                         metavar="SPEC", help="a .arch file, the name of a bundled spec "
@@ -213,7 +227,8 @@ def _configure_graph(parser: argparse.ArgumentParser):
                         help="show parameters, MACs and the receptive field in each box")
     parser.add_argument("--collapse", action="store_true",
                         help="draw layers written with ×N once, marked ×N")
-    parser.add_argument("--dpi", type=int, default=144, help="resolution of a .png (default 144)")
+    parser.add_argument("--dpi", type=_whole(1, 1200), default=144,
+                        help="resolution of a .png, 1 to 1200 (default 144)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite FILE even if archc did not write it")
     _quiet(parser)
@@ -241,14 +256,14 @@ def _graph(args) -> int:
 
 def _configure_bench(parser: argparse.ArgumentParser):
     _spec_args(parser, several=False)
-    parser.add_argument("--batch", type=int,
+    parser.add_argument("--batch", type=_whole(1),
                         help="images per batch (default: 128 on a GPU, 2 on the CPU)")
     parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
                         help="on a GPU (default bf16); the CPU runs fp32")
     parser.add_argument("--backward", action="store_true", help="time forward and backward")
     parser.add_argument("--max-autotune", action="store_true",
                         help="add torch.compile(mode='max-autotune') (slow to compile)")
-    parser.add_argument("--runs", type=int, default=100,
+    parser.add_argument("--runs", type=_whole(1), default=100,
                         help="timing budget per backend in ms on a GPU (do_bench's rep)")
     _quiet(parser)
 

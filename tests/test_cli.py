@@ -145,6 +145,24 @@ def test_bad_input_option(run_cli):
     assert code == 2 and "not an input shape" in err
 
 
+@pytest.mark.parametrize("args, message", [
+    (("graph", "lenet5", "--dpi", "0"), "--dpi: expected a whole number from 1 to 1,200, not '0'"),
+    (("graph", "lenet5", "--dpi", "-3"), "--dpi: expected a whole number from 1 to 1,200"),
+    (("graph", "lenet5", "--dpi", "1e3"), "--dpi: expected a whole number from 1 to 1,200"),
+    (("bench", "lenet5", "--batch", "0"), "--batch: expected a whole number of at least 1"),
+    (("bench", "lenet5", "--runs", "-5"), "--runs: expected a whole number of at least 1"),
+])
+def test_numeric_options_out_of_range_are_usage_errors(run_cli, capsys, tmp_path, monkeypatch,
+                                                       args, message):
+    """Before, --dpi -3 drew a 32767×32766 PNG and --batch 0 quietly timed batch 2."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(*args)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_specs_lists_the_bundled_specs(run_cli):
     code, out, _ = run_cli("specs")
     assert code == 0
