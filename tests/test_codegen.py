@@ -234,6 +234,9 @@ def test_num_classes_and_dropout():
     assert nin.mlpconv3.get_submodule("2").out_channels == 10  # classes from the last conv
     vgg = build("vgg_d", dropout=0.1)
     assert [m.p for m in vgg.modules() if isinstance(m, nn.Dropout)] == [0.1, 0.1]
+    for bad in (0, -5, 10.5, "10"):
+        with pytest.raises(ValueError, match=f"num_classes must be a whole number, at least 1: {bad!r}"):
+            build("lenet5", num_classes=bad)
 
 
 def test_paper_initialisation_alexnet():

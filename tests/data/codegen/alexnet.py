@@ -133,6 +133,8 @@ class Alexnet(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         # conv11-96/4 pad=0  (alexnet.arch:16)
@@ -248,6 +250,8 @@ class AlexnetDense(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         # conv11-96/4 pad=0  (alexnet.arch:16)

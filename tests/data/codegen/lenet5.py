@@ -217,6 +217,8 @@ class Lenet5(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.C1 = nn.Conv2d(1, 6, kernel_size=5)  # conv5-6  (lenet5.arch:25)
@@ -302,6 +304,8 @@ class Lenet5Dense(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.C1 = nn.Conv2d(1, 6, kernel_size=5)  # conv5-6  (lenet5.arch:25)

@@ -114,6 +114,8 @@ class Nin(nn.Module):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.mlpconv1 = nn.Sequential(  # mlpconv1  (nin.arch:12)
