@@ -107,10 +107,12 @@ def _stats(args) -> int:
     results = [_analyze(spec, args.quiet, args.input) for spec in args.specs]
     nets = [net for net, _ in results]
     failed = any(bad for _, bad in results)
-    sys.stdout.write(stats.render(nets, args.format, args.all))
     if args.plot:
         from . import plot
 
+        plot.check(args.plot, args.force)  # before the table, not after it
+    sys.stdout.write(stats.render(nets, args.format, args.all))
+    if args.plot:
         written = plot.plot(nets, args.plot, force=args.force)
         print(f"wrote {written}", file=sys.stderr)
     return EXIT_EXPECT if failed else EXIT_OK

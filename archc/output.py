@@ -16,13 +16,7 @@ def write(path: Path, data: str | bytes, *, force: bool = False,
     never half of either).  An existing file is replaced only if ``ours(path)`` says archc
     wrote it, or ``force`` is given."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot write `{path}`: there is no folder `{path.parent}`")
-    if path.is_dir():
-        raise UsageError(f"cannot write `{path}`: it is a folder")
-    if path.exists() and not force and not ours(path):
-        raise UsageError(f"refusing to overwrite `{path}`: archc did not write it",
-                         hint="pass --force to replace it, or -o to write somewhere else")
+    check(path, force=force, ours=ours)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -38,6 +32,18 @@ def write(path: Path, data: str | bytes, *, force: bool = False,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def check(path: Path, *, force: bool = False, ours: Callable[[Path], bool]) -> None:
+    """Raise the error :func:`write` would raise for ``path``, before any work is done."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write `{path}`: there is no folder `{path.parent}`")
+    if path.is_dir():
+        raise UsageError(f"cannot write `{path}`: it is a folder")
+    if path.exists() and not force and not ours(path):
+        raise UsageError(f"refusing to overwrite `{path}`: archc did not write it",
+                         hint="pass --force to replace it, or name another file")
 
 
 def starts_with(marker: bytes) -> Callable[[Path], bool]:

@@ -223,8 +223,14 @@ def test_plot_several_networks_like_table_2(run_cli, tmp_path, suffix):
 def test_plot_never_clobbers(run_cli, tmp_path):
     path = tmp_path / "mine.svg"
     path.write_text("<svg>mine</svg>")
-    code, _, err = run_cli("stats", "nin", "--plot", path)
+    code, out, err = run_cli("stats", "nin", "--plot", path)
     assert code == 2 and "refusing to overwrite" in err and path.read_text() == "<svg>mine</svg>"
+    assert "name another file" in err and out == ""  # said before the table, not after it
+
+
+def test_unknown_plot_format_is_refused_before_the_table(run_cli, tmp_path):
+    code, out, err = run_cli("stats", "nin", "--plot", tmp_path / "chart.bmp")
+    assert code == 2 and "use a .png, .svg or .pdf file" in err and out == ""
 
 
 def test_graph_checks_expect_lines_too(run_cli, tmp_path):
