@@ -16,13 +16,16 @@ from .errors import UsageError
 FORMATS = ("png", "svg", "pdf")
 
 
-def check(path: str | Path, force: bool = False) -> str:
-    """The format a chart in ``path`` would have; raises, before any drawing, if archc
-    cannot or may not write there."""
+def check(path: str | Path, force: bool = False) -> None:
+    """Raise, before any drawing, if archc cannot or may not write a chart to ``path``."""
+    _format(path)
+    output.check(Path(path), force=force, ours=output.written_by_archc)
+
+
+def _format(path: str | Path) -> str:
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise UsageError(f"cannot plot to `{path}`", hint="use a .png, .svg or .pdf file")
-    output.check(Path(path), force=force, ours=output.written_by_archc)
     return fmt
 
 
@@ -33,7 +36,7 @@ def plot(nets: list[ir.Network], path: str | Path, force: bool = False) -> Path:
     from . import __version__
 
     path = Path(path)
-    fmt = check(path, force)
+    fmt = _format(path)
     figure = Figure(figsize=(11, 6.5) if len(nets) == 1 else (9, 4.5), layout="constrained")
     if len(nets) == 1:
         _per_layer(figure, nets[0])
