@@ -3,6 +3,9 @@
 Both answer the same question — the per-layer table and the totals of VGG-19 (VGG
 configuration E) — and both are timed the way a user meets them: a fresh process per run
 (interpreter start and imports included), the median of several runs after a warm-up.
+As on a user's machine, Python may cache compiled bytecode: the warm-up writes it even
+where PYTHONDONTWRITEBYTECODE is set (as on the machines this project is built on), so
+neither side is timed compiling its sources.
 The script first checks that both report the same network: equal parameter counts, and
 MACs that differ exactly by the bias additions torchinfo counts as multiply-adds.
 
@@ -43,13 +46,21 @@ print(t1 - t0, t2 - t1)
 """
 
 
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run(command: list[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT,
+                          env=ENV).stdout
+
+
 def timed(command: list[str], runs: int) -> tuple[float, list[float], str]:
     """Median wall time of ``runs`` fresh processes (after one warm-up) and the last stdout."""
-    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    out = run(command)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        out = run(command)
         times.append(time.perf_counter() - start)
     return statistics.median(times), times, out
 
@@ -71,10 +82,8 @@ def main() -> int:
     archc_json = [sys.executable, "-m", "archc", "stats", "--format", "json", str(SPEC)]
     baseline_cmd = [sys.executable, "-c", TORCHINFO]
 
-    ours = json.loads(subprocess.run(archc_json, capture_output=True, text=True, check=True,
-                                     cwd=ROOT).stdout)
-    theirs = json.loads(subprocess.run(baseline_cmd, capture_output=True, text=True,
-                                       check=True, cwd=ROOT).stdout)
+    ours = json.loads(run(archc_json))
+    theirs = json.loads(run(baseline_cmd))
     params, macs = ours["totals"]["params"], ours["totals"]["macs"]
     bias_adds = sum(layer["activations"] for layer in ours["layers"] if layer["op"] in ("conv", "fc"))
     assert theirs["params"] == params, (theirs, params)
@@ -92,9 +101,7 @@ def main() -> int:
     for _ in range(20):
         stats.render([archc.analyze(SPEC)])
     archc_inproc = (time.perf_counter() - start) / 20
-    build, summary = map(float, subprocess.run(
-        [sys.executable, "-c", TORCHINFO_IN_PROCESS], capture_output=True, text=True,
-        check=True, cwd=ROOT).stdout.split())
+    build, summary = map(float, run([sys.executable, "-c", TORCHINFO_IN_PROCESS]).split())
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
     print(f"python {platform.python_version()}, torch {torch.__version__}, "
