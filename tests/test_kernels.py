@@ -493,6 +493,12 @@ def test_an_lrn_wider_than_the_kernel_takes_runs_after_it():
         kernels.fuse(chain, [("0", "1", "2", None)])
 
 
+def test_the_kernel_called_off_the_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(kernels, "interpreting", lambda: False)
+    with pytest.raises(RuntimeError, match="runs on a CUDA GPU.*kernels.conv2d_chain.*TRITON_INTERPRET=1"):
+        kernels.conv2d_fused(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3))
+
+
 def test_state_dicts_are_interchangeable():
     torch_model = archc.build(SPECS / "alexnet.arch")
     fused = archc.build(SPECS / "alexnet.arch", backend="triton")

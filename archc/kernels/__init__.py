@@ -57,14 +57,19 @@ def uses_triton(backend: str, x: torch.Tensor) -> bool:
         return x.is_cuda and x.dtype in DTYPES and triton_available()
     if backend != "triton":
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    _runnable(x, "backend='triton'", "use backend='auto' (PyTorch off the GPU)")
+    return True
+
+
+def _runnable(x: torch.Tensor, who: str, instead: str) -> None:
+    """Raise, saying what to do, where Triton cannot run on ``x``."""
     if not triton_available():
-        raise RuntimeError("backend='triton' needs the triton package: pip install triton")
+        raise RuntimeError(f"{who} needs the triton package: pip install triton")
     if not x.is_cuda and not interpreting():
         raise RuntimeError(
-            "backend='triton' runs on a CUDA GPU, and this tensor is on the "
-            f"{x.device.type}; use backend='auto' (PyTorch off the GPU), or set "
-            "TRITON_INTERPRET=1 before triton is imported to run Triton's slow CPU interpreter")
-    return True
+            f"{who} runs on a CUDA GPU, and this tensor is on the {x.device.type}; {instead}, "
+            "or set TRITON_INTERPRET=1 before triton is imported to run Triton's slow CPU "
+            "interpreter")
 
 
 def overlaps(pool) -> bool:
@@ -89,6 +94,8 @@ def conv2d_fused(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     """
     from .op import conv2d_fused as op
 
+    _runnable(x, "the fused kernel", "off the GPU, kernels.conv2d_chain computes the same "
+                                      "in PyTorch")
     Epilogue(activation, lrn, pool)  # raises on an unknown activation
     x, weight, bias = _autocast(x, weight, bias)
     after = None
