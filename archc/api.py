@@ -11,6 +11,7 @@ import re
 import sys
 import threading
 import types
+from dataclasses import replace
 
 from . import analysis, ir, limits, sources
 from .elaborate import elaborate
@@ -46,19 +47,49 @@ def parse_input(text: str) -> tuple[int, int, int]:
     return shape
 
 
+def input_shape(input: "str | tuple[int, int, int]") -> tuple[int, int, int]:
+    """``input=`` as (C, H, W): from ``"3x224x224"`` or three whole numbers."""
+    if isinstance(input, str):
+        return parse_input(input)
+    shape = tuple(input) if isinstance(input, (tuple, list)) else ()
+    if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
+        raise UsageError(f"{input!r} is not an input shape",
+                         hint="give C, H, W as whole numbers, e.g. (3, 224, 224) or \"3x224x224\"")
+    written = "×".join(map(str, shape))
+    if min(shape) < 1:
+        raise UsageError(f"input shape {written} has an empty axis")
+    if max(shape) > limits.MAX_SIZE:
+        raise UsageError(f"input shape {written} has an axis longer than {limits.MAX_SIZE:,}",
+                         hint="archc's limit on any one size (archc.limits.MAX_SIZE)")
+    return shape
+
+
 def analyze(spec: "str | os.PathLike | Source | ir.Network",
             input: "str | tuple[int, int, int] | None" = None) -> ir.Network:
     """Parse, elaborate and analyse a spec; every node of the result carries its ``info``.
 
-    ``input`` overrides the spec's input shape (``"3x256x256"`` or ``(3, 256, 256)``).
-    Raises :class:`~archc.errors.ArchcError` for anything wrong with the spec.
+    ``input`` overrides the spec's input shape (``"3x256x256"`` or ``(3, 256, 256)``); the
+    spec's `expect` lines, which describe its own input, are then dropped.  An IR network
+    is analysed again at the new input.  Raises :class:`~archc.errors.ArchcError` for
+    anything wrong with the spec.
     """
+    shape = input_shape(input) if input is not None else None
     if isinstance(spec, ir.Network):
-        return spec if spec.analysed and input is None else analysis.analyze(spec)
-    shape = parse_input(input) if isinstance(input, str) else input
+        net = spec if shape is None else _at_input(spec, ir.Shape(*shape))
+        return net if net.analysed else analysis.analyze(net)
     source = load_source(spec)
     return analysis.analyze(elaborate(parse(source.text, source.path), shape))
 
+
+def _at_input(net: ir.Network, shape: ir.Shape) -> ir.Network:
+    """``net`` fed ``shape`` (not yet analysed), without `expect` lines unless it is the
+    network's own input."""
+    if shape == net.input:
+        return net
+    first, *rest = net.nodes  # elaboration puts the Input node first
+    nodes = (replace(first, layer=ir.Input(shape)), *rest)
+    return replace(net, input=shape, nodes=tuple(replace(n, info=None) for n in nodes),
+                   expects=(), warnings=())
 
 
 def generate(spec: "str | os.PathLike | ir.Network",

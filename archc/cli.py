@@ -148,15 +148,15 @@ def _check(args) -> int:
 
 
 def _analyze(spec, quiet: bool, input: str | None = None):
-    """The analysed network, its warnings printed and its expect lines checked (not when
-    the input is overridden: they describe the spec's own); True if one does not hold."""
+    """The analysed network, its warnings printed and its expect lines checked (an
+    overridden input drops them: they describe the spec's own); True if one does not hold."""
     from . import api
 
     # A command-line argument names a file or a bundled spec, never spec text (a file's
     # name may hold a newline, which api.analyze would take for text).
     net = api.analyze(sources.load(spec), input=input)
     _warn(net, quiet)
-    return net, (_report_expects(net, quiet) if input is None else False)
+    return net, _report_expects(net, quiet)
 
 
 def _warn(net, quiet: bool):

@@ -62,7 +62,8 @@ _IMPORTED_MODULES = frozenset("torch typing collections archc triton".split())
 
 
 def elaborate(spec: ast.Spec, input_shape: tuple[int, int, int] | None = None) -> ir.Network:
-    """The IR network a parsed spec describes; ``input_shape`` overrides its `input`."""
+    """The IR network a parsed spec describes; ``input_shape`` overrides its `input`, and
+    then its `expect` lines, which describe that input, are checked but not kept."""
     return _Elaborator(spec, input_shape).run()
 
 
@@ -187,9 +188,10 @@ class _Elaborator:
             for n in self.nodes)
         sides = tuple(ir.SideOutput(scope.final_path, node.id, weight, loc)
                       for scope, node, weight, loc in self.sides)
+        expectations = tuple(map(_parse_expect, expects))  # checked even if not kept
         return ir.Network(
             name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
-            sides=sides, expects=tuple(_parse_expect(e) for e in expects),
+            sides=sides, expects=expectations if tuple(shape) == decl.input else (),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
             init=self.init)
 

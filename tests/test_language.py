@@ -250,3 +250,42 @@ def test_input_override():
     assert n.nodes[-1].info.shape.as_list() == [8, 64, 64]
     with pytest.raises(archc.UsageError):
         archc.analyze("network t input 3x32x32\nconv3-8", input="64x64")
+
+
+SMALL = "network t input 3x32x32\nconv3-8; maxpool\nFC-10\nexpect params 20,714\n"
+
+
+@pytest.mark.parametrize("given", [(3, 16, 16), [3, 16, 16], "3x16x16"])
+def test_input_override_as_numbers_or_text(given):
+    n = archc.analyze(SMALL, input=given)
+    assert n.input.as_list() == [3, 16, 16]
+    assert n.node("fc").info.weights == 8 * 8 * 8 * 10  # the map after the pool is 8×8
+
+
+@pytest.mark.parametrize("given, message", [
+    ((3, 16.5, 16), "is not an input shape"), ((3, 16), "is not an input shape"),
+    ((3, True, 16), "is not an input shape"), (3, "is not an input shape"),
+    ((3, 0, 16), "input shape 3×0×16 has an empty axis"),
+    ((3, 2 ** 24 + 1, 16), "has an axis longer than 16,777,216"),
+])
+def test_a_bad_input_override_says_so(given, message):
+    with pytest.raises(archc.UsageError, match=message):
+        archc.analyze(SMALL, input=given)
+
+
+def test_an_overridden_input_drops_the_expect_lines_that_describe_the_spec_s_own():
+    assert [o.holds for o in archc.check(archc.analyze(SMALL))] == [True]  # 8·27 + 8 + 8·16·16·10 + 10
+    assert archc.check(archc.analyze(SMALL, input="3x16x16")) == []
+    assert [o.holds for o in archc.check(archc.analyze(SMALL, input="3x32x32"))] == [True]  # its own
+    with pytest.raises(archc.ArchcError, match="is not a count"):  # still checked
+        archc.analyze(SMALL + "expect params 1.2.3\n", input="3x16x16")
+
+
+def test_an_analysed_network_analysed_again_at_another_input():
+    """analyze(net, input=...) used to ignore the input and return net as it was."""
+    again = archc.analyze(archc.analyze(SMALL), input=(3, 16, 16))
+    assert again.input.as_list() == [3, 16, 16]
+    assert again.node("fc").info.weights == 8 * 8 * 8 * 10
+    assert archc.totals(again) == archc.totals(archc.analyze(SMALL, input="3x16x16"))
+    assert again.expects == ()
+    assert archc.generate(archc.analyze(SMALL), input="3x16x16") == archc.generate(SMALL, input="3x16x16")

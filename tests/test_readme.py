@@ -25,6 +25,7 @@ def test_the_python_api_example(tmp_path, monkeypatch, capsys):
     assert names["archc"].totals(names["net"]).params == 138_357_544  # VGG-16, the paper's
     assert names["node"].info.shape.as_list() == [64, 224, 224]
     assert names["small"].node("conv1").info.shape.as_list() == [96, 54, 54]  # (224 − 11)//4 + 1
+    assert names["small"].expects == ()
     assert names["model"].classifier[-1].out_features == 10
     assert "error: unknown layer `cnov3-64`" in capsys.readouterr().out
 
