@@ -61,7 +61,7 @@ def resolve(spec: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate
     names = bundled()
-    close = difflib.get_close_matches(path.stem, names, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(path.stem.lower(), names, n=1, cutoff=0.6)  # VGG_E too
     if close:
         hint = f"did you mean `{close[0]}`?"
     else:

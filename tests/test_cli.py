@@ -138,6 +138,8 @@ def test_missing_spec_suggests_a_bundled_one(run_cli):
     code, _, err = run_cli("stats", "vgg_ee")
     assert code == 2
     assert err.startswith("error: no spec file `vgg_ee`") and "did you mean `vgg_e`" in err
+    code, _, err = run_cli("stats", "VGG_E")  # as the paper writes it; files are lower case
+    assert code == 2 and "did you mean `vgg_e`" in err
 
 
 def test_bad_input_option(run_cli):
