@@ -526,6 +526,36 @@ def test_whole_alexnet_feature_stack_in_both_backends():
         assert error(getattr(fused, name).weight.grad, getattr(reference, name).weight.grad.double()) < 1e-4
 
 
+def test_inception_modules_with_a_side_output_in_both_backends():
+    """GoogLeNet's shape, small: chains inside the branches of two Inception modules (from
+    the bundled specs/lib/inception.arch), a side output, training mode's outputs, against
+    the PyTorch backend with the same weights, forward and backward."""
+    spec = archc.Source(str(SPECS / "mini_googlenet.arch"),
+                        "network mini input 3x20x20\n"
+                        'use "lib/inception.arch"\n'
+                        "stem: conv5-8/2; maxpool3/2 ceil; LRN\n"
+                        "a: inception(4, 4, 8, 2, 4, 4)\n"
+                        "aux: side weight=0.3 { avgpool3/2; conv1-8; FC-10 }\n"
+                        "b: inception(8, 4, 8, 2, 4, 4)\n"
+                        "gap; FC-10\n")
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).train()
+    fused = archc.build(spec, backend="triton").to(DEVICE).train()
+    fused.load_state_dict(reference.state_dict())
+    assert sum(isinstance(m, kernels.FusedConv2d) for m in fused.modules()) == 14
+    assert isinstance(fused.get_submodule("b.branch3.2"), kernels.FusedConv2d)
+    x = torch.randn(2, 3, 20, 20, device=DEVICE)
+    expected, got = reference(x), fused(x)  # (logits, aux): training mode, no dropout
+    assert len(got) == len(expected) == 2
+    for g, e in zip(got, expected):
+        assert error(g, e.double()) < 1e-5
+    sum(o.square().sum() for o in expected).backward()
+    sum(o.square().sum() for o in got).backward()
+    for name in ("stem", "a.branch2.2", "b.branch4.1", "aux.1"):
+        mine, theirs = fused.get_submodule(name).weight.grad, reference.get_submodule(name).weight.grad
+        assert error(mine, theirs.double()) < 1e-4, name
+
+
 def test_fusion_pass_finds_the_chains():
     net = passes.fuse(archc.analyze(SPECS / "alexnet.arch"))
     chains = [n.layer.members for n in net.nodes if n.op == "fused"]
