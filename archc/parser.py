@@ -204,13 +204,12 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
 
     expected = _expected(allowed)
     line, column = max(exc.line, 1), max(exc.column, 1)
-    if token is not None and token.type == "_NL":
-        what, width = "end of line", 1
-    else:
+    text = ""  # the unexpected word, if not the end of the line
+    if token is None or token.type != "_NL":
         rest = source.line(line)[column - 1:]
         word = re.match(r"[^\s;{}()]+", rest) or re.match(r"\S", rest)
-        what = f"`{word.group(0)}`" if word else "end of line"
-        width = len(word.group(0)) if word else 1
+        text = word.group(0) if word else ""
+    what, width = (f"`{text}`", len(text)) if text else ("end of line", 1)
     loc = Loc(source, line, column, line, column + width)
     offset = exc.pos_in_stream if token is None else token.start_pos
     if what == "`}`" and not _unclosed_brace(source.text[:offset]):
@@ -231,12 +230,34 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         hint = "close the argument list with `)`"
     elif token is not None and token.type == "_NL" and "NUMBER" in allowed:
         hint = "give the option a value, e.g. `pad=1`"
+    elif text:
+        hint = _misplaced(source.line(line)[:column - 1], text)
     if hint:
         return ParseError(f"unexpected {what}", loc, hint=hint)
     return ParseError(f"unexpected {what}: expected {expected}", loc)
 
 
 _KEYWORDS = {"NETWORK", "USE", "BLOCK", "TABLE", "EXPECT", "DEFAULT", "ACTIVATION", "INIT"}
+
+
+def _misplaced(before: str, word: str) -> str | None:
+    """A hint for numbers written where other notations put them, from the text before
+    the unexpected ``word`` on its line: `conv3-64 x 2`, `FC 10`, `stride 2`, `conv3/2-64`."""
+    stride = re.search(r"(\S+)/(\w+)$", before)
+    if word.startswith("-") and stride:
+        return f"the stride comes after the maps: `{stride.group(1)}{word}/{stride.group(2)}`"
+    if not word[0].isdigit():
+        return None
+    statement = re.split(r"[;{]", before)[-1]
+    words = re.sub(r"^\s*\w+\s*:", "", statement).split()  # without a label
+    if words[-1:] == ["x"] and len(words) > 1:
+        return f"write the count next to its x: `{words[-2]} x{word}` or `{words[-2]} ×{word}`"
+    if len(words) == 1:
+        return "the numbers belong in the layer word, as the papers write it: " \
+               "`conv3-64`, `maxpool2`, `FC-10`"
+    if words[:1] != ["activation"] and words and re.fullmatch(r"[A-Za-z_]\w*", words[-1]):
+        return f"an option takes its value after `=`: `{words[-1]}={word}`"
+    return None
 
 
 def _unclosed_brace(text: str) -> tuple[int, int] | None:
