@@ -556,6 +556,30 @@ def test_inception_modules_with_a_side_output_in_both_backends():
         assert error(mine, theirs.double()) < 1e-4, name
 
 
+def test_kernels_fuse_on_a_hand_written_model():
+    """kernels.fuse as a library call: chains it can run become FusedConv2d (fusing again
+    only switches the backend); convolutions the kernel does not compute (dilated,
+    reflect-padded) are left to PyTorch with their stages."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 8, 3, dilation=2), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"), torch.nn.ReLU()).to(DEVICE)
+    x = torch.randn(2, 3, 16, 16, device=DEVICE)
+    expected = model(x)
+    chains = [("0", "1", None, "2"), ("3", "4", None, None), ("5", "6", None, None)]
+    kernels.fuse(model, chains, "triton")
+    assert [type(m).__name__ for m in model] == ["FusedConv2d", "Identity", "Identity", "Conv2d",
+                                                 "ReLU", "Conv2d", "ReLU"]
+    assert model[0].epilogue == Epilogue("tanh", None, ((2, 2), (2, 2), (0, 0), False))
+    assert "activation='tanh'" in repr(model[0]) and "backend='triton'" in repr(model[0])
+    assert error(model(x), expected.double()) < 1e-5
+    kernels.fuse(model, chains, "torch")
+    assert model[0].backend == "torch" and error(model(x), expected.double()) < 1e-6
+    with pytest.raises(ValueError, match="GELU is not an activation the fused kernel has"):
+        kernels.fuse(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU()), [("0", "1", None, None)])
+
+
 def test_fusion_pass_finds_the_chains():
     net = passes.fuse(archc.analyze(SPECS / "alexnet.arch"))
     chains = [n.layer.members for n in net.nodes if n.op == "fused"]
