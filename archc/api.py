@@ -40,11 +40,7 @@ def parse_input(text: str) -> tuple[int, int, int]:
     if len(parts) != 3 or not all(re.fullmatch(r"0*[1-9][0-9]{0,8}", p) for p in parts):
         raise UsageError(f"`{text[:40]}` is not an input shape",
                          hint="write C×H×W, e.g. 3x224x224")
-    shape = tuple(int(p) for p in parts)
-    if max(shape) > limits.MAX_SIZE:
-        raise UsageError(f"input {text} has an axis longer than {limits.MAX_SIZE:,}",
-                         hint="archc's limit on any one size (archc.limits.MAX_SIZE)")
-    return shape
+    return _within_limits(tuple(int(p) for p in parts))
 
 
 def input_shape(input: "str | tuple[int, int, int]") -> tuple[int, int, int]:
@@ -55,6 +51,10 @@ def input_shape(input: "str | tuple[int, int, int]") -> tuple[int, int, int]:
     if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
         raise UsageError(f"{input!r} is not an input shape",
                          hint="give C, H, W as whole numbers, e.g. (3, 224, 224) or \"3x224x224\"")
+    return _within_limits(shape)
+
+
+def _within_limits(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     written = "×".join(map(str, shape))
     if min(shape) < 1:
         raise UsageError(f"input shape {written} has an empty axis")
