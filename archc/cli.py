@@ -68,6 +68,12 @@ def _whole(lo: int, hi: int | None = None):
     return parse
 
 
+def _input_arg(parser: argparse.ArgumentParser, verb: str):
+    parser.add_argument("--input", metavar="CxHxW",
+                        help=f"{verb} at another input size, e.g. 3x32x32 "
+                             "(expect lines are then not checked)")
+
+
 def _spec_args(parser: argparse.ArgumentParser, several: bool = True):
     parser.add_argument("specs" if several else "spec", nargs="+" if several else None,
                         metavar="SPEC", help="a .arch file, the name of a bundled spec "
@@ -88,9 +94,7 @@ def _configure_stats(parser: argparse.ArgumentParser):
     _spec_args(parser)
     parser.add_argument("--format", "-f", choices=FORMATS, default="table",
                         help="output format (default: table)")
-    parser.add_argument("--input", metavar="CxHxW",
-                        help="analyse at another input size, e.g. 3x227x227 "
-                             "(expect lines are then not checked)")
+    _input_arg(parser, "analyse")
     parser.add_argument("--all", action="store_true",
                         help="also list the activations archc adds after conv and FC layers")
     parser.add_argument("--plot", metavar="FILE",
@@ -187,6 +191,7 @@ def _configure_compile(parser: argparse.ArgumentParser):
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="a .py file, a folder, or - for standard output "
                              "(default: NAME.py here, NAME being the network's)")
+    _input_arg(parser, "build the network")
     parser.add_argument("--force", action="store_true",
                         help="overwrite PATH even if archc did not write it")
     _quiet(parser)
@@ -197,7 +202,7 @@ def _compile(args) -> int:
 
     from . import analysis, codegen, output
 
-    net, failed = _analyze(args.spec, args.quiet)
+    net, failed = _analyze(args.spec, args.quiet, args.input)
     source = codegen.generate(net)
     if args.output == "-":
         sys.stdout.write(source)
@@ -231,6 +236,7 @@ def _configure_graph(parser: argparse.ArgumentParser):
                         help="draw layers written with ×N once, marked ×N")
     parser.add_argument("--dpi", type=_whole(1, 1200), default=144,
                         help="resolution of a .png, 1 to 1200 (default 144)")
+    _input_arg(parser, "draw the network")
     parser.add_argument("--force", action="store_true",
                         help="overwrite FILE even if archc did not write it")
     _quiet(parser)
@@ -241,7 +247,7 @@ def _graph(args) -> int:
 
     from . import output, render
 
-    net, failed = _analyze(args.spec, args.quiet)
+    net, failed = _analyze(args.spec, args.quiet, args.input)
     path = Path(args.output or f"{net.name}.svg")
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in render.FORMATS:

@@ -104,6 +104,20 @@ def test_input_override_warns_and_skips_expects(run_cli):
     assert "96×54×54" in out
 
 
+def test_compile_and_graph_at_another_input(run_cli, tmp_path, monkeypatch):
+    """VGG-16 for CIFAR's 32×32: the first FC layer reads 512×1×1 after five 2×2 pools."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli("compile", "vgg_d", "--input", "3x32x32")
+    fc6 = 512 * 4096 + 4096
+    conv = 138_357_544 - (512 * 7 * 7 * 4096 + 4096) - (4096 * 4096 + 4096) - (4096 * 1000 + 1000)
+    params = conv + fc6 + 4096 * 4096 + 4096 + 4096 * 1000 + 1000
+    assert code == 0 and f"{params:,} parameters" in out
+    source = (tmp_path / "vgg_d.py").read_text()
+    assert "INPUT_SHAPE = (3, 32, 32)" in source and "nn.Linear(512, 4096)" in source
+    code, _, _ = run_cli("graph", "vgg_d", "--input", "3x32x32", "-o", "vgg.dot")
+    assert code == 0 and "512×1×1" in (tmp_path / "vgg.dot").read_text()
+
+
 def test_failed_expect_exits_1_and_points_at_the_line(run_cli, tmp_path):
     spec = tmp_path / "wrong.arch"
     spec.write_text("network w input 3x32x32\nconv3-16\nexpect params 449\n")
