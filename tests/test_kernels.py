@@ -23,6 +23,7 @@ from archc.kernels import conv as conv_kernel
 from archc.kernels import op as fused_op
 from archc.kernels.reference import Epilogue, conv2d_chain
 from conftest import SPECS
+from test_fuzz import valid_network
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # On the GPU the many small cases below use one tile shape rather than autotuning each
@@ -578,6 +579,22 @@ def test_kernels_fuse_on_a_hand_written_model():
     assert model[0].backend == "torch" and error(model(x), expected.double()) < 1e-6
     with pytest.raises(ValueError, match="GELU is not an activation the fused kernel has"):
         kernels.fuse(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU()), [("0", "1", None, None)])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=valid_network())
+def test_random_networks_in_both_backends(text):
+    """Random valid networks (test_fuzz's writer: groups, LRN, ceil pools, branches,
+    blocks, batch norm, connection tables, side outputs) give the same output on the
+    Triton backend as on PyTorch's, with the same weights."""
+    spec = archc.Source("random.arch", text)
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).eval()
+    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, *reference.INPUT_SHAPE, device=DEVICE)
+    with torch.no_grad():
+        assert error(fused(x), reference(x).double()) < 1e-5, text
 
 
 def test_fusion_pass_finds_the_chains():
