@@ -251,29 +251,38 @@ class _Writer:
         """A layer that keeps the map's size (and says how it changes the channels)."""
         kind = self.choose(["conv", "conv", "lrn", "bn", "dropout", "act"])
         if kind == "conv":
-            out = self.integer(1, 12)
-            k = self.choose([1, 3, 5])
-            groups = self.choose([g for g in (1, 2, 3) if self.channels % g == 0 and out % g == 0])
-            options = f" groups={groups}" if groups > 1 else ""
-            options += self.choose(["", "", " bias=false", " bn", " act=tanh", " act=none"])
-            self.channels = out
-            return f"conv{k}-{out}{options}"
+            return self.conv(self.choose(["", "", " bias=false", " bn", " act=tanh", " act=none"]))
         if kind == "lrn":
-            return self.choose(["LRN", "LRN size=3", "LRN(5, 1e-4, 0.75, 2)",
-                                "LRN convention=caffe"])
+            return self.lrn()
         if kind == "bn":
             return "bn"
         if kind == "dropout":
             return self.choose(["dropout", "dropout(0.3)", "dropout p=40%"])
         return self.choose(["relu", "tanh", "sigmoid"])
 
+    def conv(self, options: str = "") -> str:
+        out = self.integer(1, 12)
+        k = self.choose([1, 3, 5])
+        groups = self.choose([g for g in (1, 2, 3) if self.channels % g == 0 and out % g == 0])
+        self.channels = out
+        return f"conv{k}-{out}{f' groups={groups}' if groups > 1 else ''}{options}"
+
+    def lrn(self) -> str:
+        return self.choose(["LRN", "LRN size=3", "LRN(5, 1e-4, 0.75, 2)", "LRN convention=caffe"])
+
     # -- top-level items ----------------------------------------------------------------------
 
     def item(self):
         kind = self.choose(["layer", "layer", "shrink", "repeat", "group", "concat", "block",
-                            "side", "table"])
+                            "side", "table", "chain"])
         if kind == "layer":
             self.lines.append(self.label() + self.keeping())
+        elif kind == "chain":  # what the Triton backend fuses: conv → act → LRN → max-pool
+            parts = [self.conv(self.choose(["", " act=tanh", " act=sigmoid", " bias=false"]))]
+            if self.draw(st.booleans()):
+                parts.append(self.lrn())
+            parts.append(self.shrink("maxpool"))
+            self.lines.append(self.label() + "; ".join(parts))
         elif kind == "shrink":
             self.lines.append(self.label() + self.shrink())
         elif kind == "repeat":
@@ -313,9 +322,9 @@ class _Writer:
             self.lines.append(f"{self.label()}conv{self.choose([1, 3])}-{out} table={name}")
             self.channels = out
 
-    def shrink(self) -> str:
+    def shrink(self, kind: str | None = None) -> str:
         """A pooling layer or strided conv that fits the current map."""
-        kind = self.choose(["maxpool", "avgpool", "conv"])
+        kind = kind or self.choose(["maxpool", "avgpool", "conv"])
         k = self.integer(1, min(3, self.size))
         stride = self.integer(1, 2)
         if kind == "conv":
