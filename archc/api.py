@@ -68,17 +68,20 @@ def analyze(spec: "str | os.PathLike | Source | ir.Network",
             input: "str | tuple[int, int, int] | None" = None) -> ir.Network:
     """Parse, elaborate and analyse a spec; every node of the result carries its ``info``.
 
-    ``input`` overrides the spec's input shape (``"3x256x256"`` or ``(3, 256, 256)``); the
-    spec's `expect` lines, which describe its own input, are then dropped.  An IR network
-    is analysed again at the new input.  Raises :class:`~archc.errors.ArchcError` for
+    ``input`` overrides the spec's input shape (``"3x256x256"`` or ``(3, 256, 256)``), for
+    spec text and IR networks alike; the spec's `expect` lines, which describe its own
+    input, are then dropped.  Raises :class:`~archc.errors.ArchcError` for
     anything wrong with the spec.
     """
     shape = input_shape(input) if input is not None else None
     if isinstance(spec, ir.Network):
-        net = spec if shape is None else _at_input(spec, ir.Shape(*shape))
-        return net if net.analysed else analysis.analyze(net)
-    source = load_source(spec)
-    return analysis.analyze(elaborate(parse(source.text, source.path), shape))
+        net = spec
+    else:
+        source = load_source(spec)
+        net = elaborate(parse(source.text, source.path))
+    if shape is not None:
+        net = _at_input(net, ir.Shape(*shape))
+    return net if net.analysed else analysis.analyze(net)
 
 
 def _at_input(net: ir.Network, shape: ir.Shape) -> ir.Network:

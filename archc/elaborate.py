@@ -61,10 +61,9 @@ _GENERATED_CLASSES = frozenset(
 _IMPORTED_MODULES = frozenset("torch typing collections archc triton".split())
 
 
-def elaborate(spec: ast.Spec, input_shape: tuple[int, int, int] | None = None) -> ir.Network:
-    """The IR network a parsed spec describes; ``input_shape`` overrides its `input`, and
-    then its `expect` lines, which describe that input, are checked but not kept."""
-    return _Elaborator(spec, input_shape).run()
+def elaborate(spec: ast.Spec) -> ir.Network:
+    """The IR network a parsed spec describes."""
+    return _Elaborator(spec).run()
 
 
 # -- building blocks: mutable while elaborating, frozen into ir.* at the end ----------------
@@ -122,9 +121,8 @@ def _error(message: str, loc: Loc | None, hint: str | None = None, notes=()) -> 
 
 
 class _Elaborator:
-    def __init__(self, spec: ast.Spec, input_shape):
+    def __init__(self, spec: ast.Spec):
         self.spec = spec
-        self.input_shape = input_shape
         self.blocks: dict[str, ast.Block] = {}
         self.tables: dict[str, ast.Table] = {}
         self.defaults: dict[str, dict[str, ast.Option]] = {}
@@ -169,7 +167,7 @@ class _Elaborator:
         if not items:
             raise _error(f"network `{decl.name}` has no layers", decl.loc)
 
-        shape = self.input_shape or decl.input
+        shape = decl.input
         if min(shape) < 1:
             raise _error(f"input shape {'×'.join(map(str, shape))} has an empty axis", decl.loc)
         if max(shape) > limits.MAX_SIZE:
@@ -188,10 +186,9 @@ class _Elaborator:
             for n in self.nodes)
         sides = tuple(ir.SideOutput(scope.final_path, node.id, weight, loc)
                       for scope, node, weight, loc in self.sides)
-        expectations = tuple(map(_parse_expect, expects))  # checked even if not kept
         return ir.Network(
             name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
-            sides=sides, expects=expectations if tuple(shape) == decl.input else (),
+            sides=sides, expects=tuple(_parse_expect(e) for e in expects),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
             init=self.init)
 
