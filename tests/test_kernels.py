@@ -589,12 +589,14 @@ def test_random_networks_in_both_backends(text):
     Triton backend as on PyTorch's, with the same weights."""
     spec = archc.Source("random.arch", text)
     torch.manual_seed(0)
-    reference = archc.build(spec).to(DEVICE).eval()
-    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
-    fused.load_state_dict(reference.state_dict())
-    x = torch.randn(2, *reference.INPUT_SHAPE, device=DEVICE)
+    # PyTorch's initialisation, not the spec's: `init normal std=0.01` shrinks the output
+    # to ~1e-8, where float32 rounding alone is a relative error of 1e-2.
+    fused = archc.build(spec, init="torch", backend="triton").to(DEVICE).eval()
+    reference = archc.build(spec).to(DEVICE, torch.float64).eval()
+    reference.load_state_dict(fused.state_dict())
+    x = torch.randn(2, *fused.INPUT_SHAPE, device=DEVICE)
     with torch.no_grad():
-        assert error(fused(x), reference(x).double()) < 1e-5, text
+        assert error(fused(x), reference(x.double())) < 1e-5, text
 
 
 def test_fusion_pass_finds_the_chains():
