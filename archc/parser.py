@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,50 +61,35 @@ def _expected(terminals) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> lark.Lark:
-    """The parser, built from grammar.lark (about 0.15 s) or loaded from archc's cache.
+    """The parser: lark's LALR tables for ``grammar.lark``, as shipped in
+    :mod:`archc.parse_tables`, or built from the grammar (about 0.1 s) where those tables
+    are not for this grammar and this lark.
 
-    Not lark's own ``cache=True``: that keeps a pickle under a predictable name in the
-    shared temporary folder, which another user of the machine could plant, and writes it
-    in place, so a concurrent process may read half of it.  archc's copy lives in a folder
-    only this user can write, named after the grammar, lark and Python it was built with,
-    and is replaced in one step.
+    Nothing is unpickled and nothing is read from a cache: the tables are Python literals
+    in archc's own package, written by ``python -m archc.tables`` (lark's own
+    ``cache=True`` keeps a pickle in the shared temporary folder, which another user of
+    the machine could plant).
     """
-    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{sys.version}".encode()).hexdigest()
-    folder = _cache_folder()
-    cached = folder / f"grammar-{key[:24]}.lark" if folder else None
-    if cached is not None and cached.is_file():
-        try:
-            with open(cached, "rb") as handle:
-                return lark.Lark.load(handle)
-        except Exception:  # damaged or from another lark: build it again
-            pass
-    parser = lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                       maybe_placeholders=True)
-    if cached is not None:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".grammar-", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                parser.save(handle)
-            os.replace(tmp, cached)
-        except OSError:
-            pass
-    return parser
+    grammar = _grammar()
+    from . import parse_tables
+
+    if (parse_tables.GRAMMAR_SHA256 == _digest(grammar)
+            and parse_tables.LARK_VERSION == lark.__version__):
+        return lark.Lark.load({"data": parse_tables.DATA, "memo": parse_tables.MEMO})
+    return _build(grammar)
 
 
-def _cache_folder() -> Path | None:
-    """``$XDG_CACHE_HOME/archc`` (``~/.cache/archc``) if it is ours alone, else None."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(base) / "archc"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = folder.stat()
-    except OSError:
-        return None
-    if not hasattr(os, "getuid"):  # Windows: the profile folder is the user's own
-        return folder
-    owner_only = info.st_mode & 0o022 == 0 and info.st_uid == os.getuid()
-    return folder if owner_only else None
+def _grammar() -> str:
+    return (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+
+
+def _digest(grammar: str) -> str:
+    return hashlib.sha256(grammar.encode("utf-8")).hexdigest()
+
+
+def _build(grammar: str) -> lark.Lark:
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=True)
 
 
 def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
@@ -392,3 +376,4 @@ class _ToAst(Transformer):
 
     def value(self, meta, token):
         return ast.Value(str(token), self._tok(token))
+

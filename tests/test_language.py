@@ -289,3 +289,44 @@ def test_an_analysed_network_analysed_again_at_another_input():
     assert archc.totals(again) == archc.totals(archc.analyze(SMALL, input="3x16x16"))
     assert again.expects == ()
     assert archc.generate(archc.analyze(SMALL), input="3x16x16") == archc.generate(SMALL, input="3x16x16")
+
+
+# -- the parser's shipped tables ---------------------------------------------------------------
+
+
+def test_the_shipped_parse_tables_are_this_grammars(monkeypatch):
+    """archc/parse_tables.py (written by `python -m archc.tables`) holds the tables of
+    grammar.lark as it is now; with the lark they were built by, archc loads them, and they
+    parse every bundled spec and every error case exactly as a parser built afresh does."""
+    import lark
+
+    from archc import parse_tables, parser
+    from conftest import DATA, SPECS
+
+    grammar = parser._grammar()
+    assert parse_tables.GRAMMAR_SHA256 == parser._digest(grammar), \
+        "grammar.lark changed: run `python -m archc.tables`"
+    shipped = lark.Lark.load({"data": parse_tables.DATA, "memo": parse_tables.MEMO})
+    fresh = parser._build(grammar)
+    if parse_tables.LARK_VERSION == lark.__version__:  # then nothing is built at run time
+        def build(grammar):
+            raise AssertionError("the parser was built, not loaded from the shipped tables")
+        monkeypatch.setattr(parser, "_build", build)
+        parser._lark.cache_clear()
+        try:
+            parser._lark()
+        finally:
+            parser._lark.cache_clear()
+
+    def outcome(p: lark.Lark, text: str):
+        try:
+            return p.parse(parser._uncommented(text) + "\n")
+        except lark.exceptions.UnexpectedInput as exc:
+            return (type(exc).__name__, exc.line, exc.column,
+                    sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", ())))
+
+    texts = [p.read_text(encoding="utf-8")
+             for p in [*SPECS.rglob("*.arch"), *(DATA / "errors").glob("*.arch")]]
+    assert len(texts) > 100
+    for text in texts:
+        assert outcome(shipped, text) == outcome(fresh, text)

@@ -64,42 +64,16 @@ def _run_many(count: int, script: str, env: dict) -> list[subprocess.CompletedPr
 
 
 def test_processes_compiling_to_one_file_at_once(tmp_path):
-    """Eight processes compile GoogLeNet to the same file at the same moment, each with an
-    empty parser cache of their own to fill: all succeed, the file is one whole module,
-    and no temporary file is left behind."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    """Eight processes compile GoogLeNet to the same file at the same moment: all succeed,
+    the file is one whole module, and no temporary file is left behind."""
     target = tmp_path / "googlenet.py"
     done = _run_many(8, f"from archc import cli; raise SystemExit(cli.main("
-                        f"['compile', 'googlenet', '-o', {str(target)!r}, '-q']))", env)
+                        f"['compile', 'googlenet', '-o', {str(target)!r}, '-q']))", dict(os.environ))
     for process in done:
         assert process.returncode == 0, process.stderr.decode()
         assert b"Traceback" not in process.stderr
     assert target.read_text(encoding="utf-8") == archc.generate("googlenet")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "googlenet.py"]
-    assert [p.name for p in (tmp_path / "cache" / "archc").iterdir()
-            if not p.name.startswith("grammar-")] == []
-
-
-def test_a_damaged_parser_cache_is_rebuilt(tmp_path):
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    script = "import archc; print(archc.totals(archc.analyze('vgg_d')).params)"
-    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, check=True)
-    (cached,) = (tmp_path / "archc").glob("grammar-*")
-    cached.write_bytes(cached.read_bytes()[:100])  # as if a writer had been cut off
-    again = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, check=True)
-    assert first.stdout == again.stdout == b"138357544\n" and again.stderr == b""
-
-
-def test_a_parser_cache_others_can_write_is_not_used(tmp_path, monkeypatch):
-    from archc import parser
-
-    folder = tmp_path / "archc"
-    folder.mkdir(mode=0o777)
-    folder.chmod(0o777)  # as a shared /tmp would be
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert parser._cache_folder() is None
-    folder.chmod(0o700)
-    assert parser._cache_folder() == folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["googlenet.py"]
 
 
 def test_threads_loading_one_spec_share_one_module():
@@ -122,13 +96,17 @@ def test_threads_loading_one_spec_share_one_module():
                for name in sys.modules) == 1
 
 
-def test_nothing_is_cached_in_the_shared_temporary_folder(tmp_path):
-    """lark's own cache would be a pickle at a predictable name in /tmp, which another user
-    could plant; archc keeps its parser in the user's cache folder instead."""
-    shared, private = tmp_path / "tmp", tmp_path / "cache"
-    shared.mkdir()
-    env = {**os.environ, "TMPDIR": str(shared), "XDG_CACHE_HOME": str(private)}
-    subprocess.run([sys.executable, "-c", "import archc; archc.analyze('alexnet')"],
-                   env=env, check=True)
-    assert list(shared.iterdir()) == []
-    assert len(list((private / "archc").glob("grammar-*.lark"))) == 1
+def test_nothing_is_cached_or_unpickled_at_run_time(tmp_path):
+    """The parser's tables ship in the package as Python literals (archc/parse_tables.py):
+    archc writes no cache and reads no pickle, so nobody can plant one for it to load,
+    not in the shared temporary folder and not in the user's cache folder."""
+    home, shared, private = tmp_path / "home", tmp_path / "tmp", tmp_path / "cache"
+    for folder in (home, shared, private):
+        folder.mkdir()
+    env = {**os.environ, "HOME": str(home), "TMPDIR": str(shared), "XDG_CACHE_HOME": str(private)}
+    script = ("import pickle, archc\n"
+              "def refuse(*args, **kwargs): raise AssertionError('unpickled')\n"
+              "pickle.load = pickle.loads = refuse\n"
+              "import sys; sys.exit(0 if archc.totals(archc.analyze('googlenet')).params else 1)\n")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    assert [list(folder.iterdir()) for folder in (home, shared, private)] == [[], [], []]
