@@ -9,32 +9,110 @@ Subcommands import what they need when they run, so `archc --help` is instant an
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
+import signal
 import sys
+import threading
 
 from . import sources
-from .errors import ArchcError, SpecError
+from .errors import ArchcError, SpecError, printable
 
 EXIT_OK, EXIT_EXPECT, EXIT_INPUT = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return EXIT_INPUT
-    if getattr(args, "specs", []).count(sources.STDIN) > 1:
-        parser.error("standard input (-) can be read only once")
+    with _terminal():
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help()
+            return EXIT_INPUT
+        if getattr(args, "specs", []).count(sources.STDIN) > 1:
+            parser.error("standard input (-) can be read only once")
+        try:
+            return args.run(args)
+        except ArchcError as exc:
+            print(exc.render(), file=sys.stderr)
+            return EXIT_INPUT
+        except KeyboardInterrupt:
+            return 130
+        except _Terminated as exc:  # SIGTERM or SIGHUP: `finally` blocks have cleaned up
+            return 128 + exc.signal
+        except BrokenPipeError:  # `archc stats ... | head`
+            sys.stderr.close()
+            return EXIT_OK
+
+
+# -- what reaches the terminal -----------------------------------------------------------------
+
+
+class _Terminated(Exception):
+    """Raised in place of dying from SIGTERM or SIGHUP, so that a write in progress
+    removes its temporary file on the way out."""
+
+    def __init__(self, signal: int):
+        super().__init__(signal)
+        self.signal = signal
+
+
+class _Printable:
+    """A text stream that passes on only what a terminal shows as it is: no escape
+    sequences, bidirectional overrides or other control characters (tabs and newlines
+    pass), whatever a file name or a spec holds."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+# What the text archc prints outside ASCII becomes where the terminal's encoding lacks it
+# (PYTHONIOENCODING=ascii, LANG=C on old systems); anything else becomes `?`.
+_ASCII = {"×": "x", "≈": "~", "±": "+-", "—": "--", "–": "-", "…": "...", "†": "+",
+          "→": "->", "·": ".", "²": "^2", "α": "alpha", "β": "beta", "Σ": "sum",
+          "≥": ">=", "≤": "<=", "⊕": "(+)", "‘": "'", "’": "'", "“": '"', "”": '"'}
+
+
+def _ascii_fallback(error: UnicodeError):
+    text = error.object[error.start:error.end]
+    return "".join(_ASCII.get(char, "?") for char in text), error.end
+
+
+codecs.register_error("archc.fallback", _ascii_fallback)
+
+
+@contextlib.contextmanager
+def _terminal():
+    """For one command: stdout and stderr pass only printable text and never fail on a
+    character their encoding lacks; SIGTERM and SIGHUP end the command by an exception."""
+    streams = sys.stdout, sys.stderr
+    errors = [getattr(s, "errors", None) for s in streams]
+    for stream in streams:
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="archc.fallback")
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        def terminate(signum, frame):
+            raise _Terminated(signum)
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                handlers[number] = signal.signal(number, terminate)
+    sys.stdout, sys.stderr = _Printable(streams[0]), _Printable(streams[1])
     try:
-        return args.run(args)
-    except ArchcError as exc:
-        print(exc.render(), file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `archc stats ... | head`
-        sys.stderr.close()
-        return EXIT_OK
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        for stream, previous in zip(streams, errors):
+            if hasattr(stream, "reconfigure") and previous and not stream.closed:
+                stream.reconfigure(errors=previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -210,8 +288,7 @@ def _compile(args) -> int:
         path = Path(args.output or f"{net.name}.py")
         if path.is_dir():
             path = path / f"{net.name}.py"
-        output.write(path, source, force=args.force,
-                     ours=output.starts_with(codegen.MARKER.encode()))
+        output.write(path, source, force=args.force, ours=output.python_file)
         params = analysis.totals(net).params
         print(f"wrote {path}: class {net.class_name}, {params:,} parameters")
         if not path.stem.isidentifier():
@@ -254,7 +331,7 @@ def _graph(args) -> int:
         raise ArchcError(f"cannot draw to `{path}`", hint="use a .svg, .png, .pdf or .dot file")
     source = render.dot(net, detail=args.detail, collapse=args.collapse)
     data = source if fmt in ("dot", "gv") else render.render(source, fmt, dpi=args.dpi)
-    output.write(path, data, force=args.force, ours=output.written_by_archc)
+    output.write(path, data, force=args.force, ours=output.picture)
     print(f"wrote {path}")
     return EXIT_EXPECT if failed else EXIT_OK
 

@@ -72,9 +72,15 @@ class Loc:
 
 _EXCERPT = 160  # characters of a source line shown
 _NOTES = 8  # notes shown
-# Control characters but tab and newline, and lone surrogates (which no terminal can show).
-_PRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # and Unicode's line breaks
+# Invisible characters that change how the text around them reads: bidirectional
+# overrides, embeddings and isolates (which can make a line display as something it is
+# not), the marks that steer them, and the byte-order mark.
+_INVISIBLE = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+# Control characters but tab and newline, lone surrogates (which no terminal can show),
+# and the invisible characters above.
+_PRINTABLE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
+# All of those, tab and newline included, and Unicode's line and paragraph separators.
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff{_INVISIBLE}]")
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,12 @@ def _shown(text: str) -> str:
     """A message line as it may reach a terminal: spec text quoted in it (a file name, a
     stray character) cannot move the cursor, clear the screen or start a new line."""
     return _PRINTABLE.sub("?", text.replace("\n", "?"))
+
+
+def printable(text: str) -> str:
+    """Text as it may reach a terminal, keeping its lines: every other control character,
+    and every character of :data:`_INVISIBLE`, becomes `?`."""
+    return _PRINTABLE.sub("?", text)
 
 
 def one_line(text: str) -> str:
