@@ -19,7 +19,7 @@ FORMATS = ("png", "svg", "pdf")
 def check(path: str | Path, force: bool = False) -> None:
     """Raise, before any drawing, if archc cannot or may not write a chart to ``path``."""
     _format(path)
-    output.check(Path(path), force=force, ours=output.written_by_archc)
+    output.check(Path(path), force=force, ours=output.picture)
 
 
 def _format(path: str | Path) -> str:
@@ -43,9 +43,13 @@ def plot(nets: list[ir.Network], path: str | Path, force: bool = False) -> Path:
     else:
         _per_network(figure, nets)
     buffer = io.BytesIO()
-    key = "Software" if fmt == "png" else "Creator"
-    figure.savefig(buffer, format=fmt, dpi=150, metadata={key: f"archc {__version__}"})
-    output.write(path, buffer.getvalue(), force=force, ours=output.written_by_archc)
+    # Matplotlib's own credit goes (it would sit where archc's mark must); the PDF's
+    # Producer says archc from the start.
+    metadata = {"png": {"Software": None}, "svg": {"Creator": None},
+                "pdf": {"Producer": f"archc {__version__}"}}[fmt]
+    figure.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
+    output.write(path, output.mark(buffer.getvalue(), fmt, __version__), force=force,
+                 ours=output.picture)
     return path
 
 
