@@ -99,7 +99,10 @@ def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
     ``tokens_before``: tokens already read from the files that `use` this one; they count
     toward the same limit.
     """
-    source = Source(path, text)
+    # A byte-order mark, which Windows editors write at the start of a file, is not part
+    # of the text (and no editor shows it, so columns count from after it).
+    source = Source(path, text.removeprefix("\ufeff"))
+    text = source.text
     tokens = _check_limits(source, tokens_before)
     try:
         tree = _lark().parse(_uncommented(text) + "\n")
