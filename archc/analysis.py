@@ -41,7 +41,7 @@ import math
 from dataclasses import dataclass, replace
 
 from . import ir
-from .errors import Diagnostic, GeometryError
+from .errors import Diagnostic, GeometryError, Loc, Note
 
 _ACTIVATION_FLOPS = {"relu": 1, "tanh": 1, "sigmoid": 4, "scaled_tanh": 3}
 
@@ -52,9 +52,35 @@ def analyze(net: ir.Network) -> ir.Network:
     warnings: list[Diagnostic] = []
     for node in net.nodes:
         rule = _RULES[type(node.layer)]
-        infos[node.id] = rule(node, [infos[i] for i in node.inputs], warnings, net)
+        try:
+            infos[node.id] = rule(node, [infos[i] for i in node.inputs], warnings, net)
+        except GeometryError as exc:
+            raise _in_context(exc, node, net, warnings) from None
     nodes = tuple(replace(node, info=infos[node.id]) for node in net.nodes)
-    return replace(net, nodes=nodes, warnings=tuple(warnings))
+    return replace(net, nodes=nodes, warnings=net.spec_warnings + tuple(warnings))
+
+
+def _in_context(exc: GeometryError, node: ir.Node, net: ir.Network,
+                warnings: list[Diagnostic]) -> GeometryError:
+    """The error with a note at each block call it happened inside (innermost first), and
+    the input's own warning, which may be the cause."""
+    calls = []
+
+    def walk(scope: ir.Scope, outer: list[ir.Scope]) -> bool:
+        inside = outer + [scope] if scope.block is not None else outer
+        for child in scope.children:
+            if child == node.id if isinstance(child, int) else walk(child, inside):
+                calls.extend(reversed(inside))
+                return True
+        return False
+
+    walk(net.root, [])
+    for scope in calls:
+        exc = exc.with_note(Note(f"in `{scope.text}`", scope.loc))
+    for warning in warnings:
+        if warning.loc is not None and warning.loc == net.nodes[0].loc:
+            exc = exc.with_note(Note(warning.message, warning.loc))
+    return exc
 
 
 @dataclass(frozen=True)
@@ -115,13 +141,7 @@ def _sliding(node: ir.Node, shape: ir.Shape, kernel: ir.Pair, stride: ir.Pair, p
                     + f" is smaller than its {kernel[0]}×{kernel[1]} window",
                     hint="the feature map has shrunk away: use a larger input, or fewer "
                          "strided or pooling layers before this one")
-    if ceil:
-        floor = tuple(window_out(n, k, s, p, False) for n, k, s, p in zip(sizes, kernel, stride, pad))
-        if floor != out:
-            warnings.append(Diagnostic(
-                f"`{node.name}` ({node.text}) rounds up: ceil mode gives {out[0]}×{out[1]}, "
-                f"floor mode would give {floor[0]}×{floor[1]}", node.loc,
-                hint="frameworks without ceil-mode pooling produce the smaller map here"))
+    if ceil:  # the spec asked for ceil mode: the last window may hang over, by design
         return out
     unread = tuple((n + 2 * p - k) % s - p for n, k, s, p in zip(sizes, kernel, stride, pad))
     if max(unread) > 0:
@@ -158,8 +178,15 @@ def _same(info: ir.Info, shape: ir.Shape | None = None, **counts) -> ir.Info:
 
 
 def _input(node, ins, warnings, net):
+    shape = node.layer.shape
+    if shape.width < shape.height and shape.width <= 4 < shape.channels:
+        warnings.append(Diagnostic(
+            f"input {shape} looks like height × width × channels, but archc reads channels "
+            f"× height × width", node.loc,
+            hint=f"for {shape.width}-channel {shape.channels}×{shape.height} images, write "
+                 f"`input {shape.width}x{shape.channels}x{shape.height}`"))
     unit = ir.ReceptiveField((1, 1), (1, 1), (0, 0))
-    return ir.Info(shape=node.layer.shape, rf=unit)
+    return ir.Info(shape=shape, rf=unit)
 
 
 def _conv(node, ins, warnings, net):
@@ -296,28 +323,48 @@ def _softmax(node, ins, warnings, net):
 
 
 def _concat(node, ins, warnings, net):
-    spatial = {(i.shape.height, i.shape.width, i.shape.flat) for i in ins}
-    if len(spatial) > 1:
-        branches = [n for n in _branch_names(node, net)]
-        listing = ", ".join(f"{name} {i.shape}" for name, i in zip(branches, ins))
-        raise GeometryError(
-            f"the branches of `{node.name}` disagree on spatial size: {listing}", node.loc,
-            hint="branches are concatenated on channels, so their maps must be the same size; "
-                 "check their strides, padding and pooling")
+    _same_size(node, ins, net, "spatial size", lambda s: (s.height, s.width, s.flat),
+               "branches are concatenated on channels, so their maps must be the same size; "
+               "check their strides, padding and pooling")
     first = ins[0].shape
     shape = ir.Shape(sum(i.shape.channels for i in ins), first.height, first.width, first.flat)
     rf, note = _union(node, ins, net)
     return ir.Info(shape=shape, rf=rf, rf_note=note)
 
 
-def _branch_names(node: ir.Node, net: ir.Network) -> list[str]:
-    names = []
-    for src in node.inputs:
-        name = net.nodes[src].name
-        if name.startswith(node.name + "."):
-            name = name[len(node.name) + 1:].split(".", 1)[0]
-        names.append(name)
-    return names
+def _same_size(node: ir.Node, ins: list[ir.Info], net: ir.Network, what: str, key,
+               hint: str) -> None:
+    """Raise, at the branch that differs from the others, unless every branch joined at
+    ``node`` has the same ``key(shape)``."""
+    keys = [key(i.shape) for i in ins]
+    if len(set(keys)) == 1:
+        return
+    usual = max(keys, key=keys.count)  # the most branches' (the first's, on a tie)
+    odd = next(i for i, k in enumerate(keys) if k != usual)
+    branches = _branches(node, net)
+    listing = ", ".join(f"{name} {i.shape}" for (name, _), i in zip(branches, ins))
+    raise GeometryError(f"the branches of `{node.name}` disagree on {what}: {listing}",
+                        branches[odd][1], hint=hint,
+                        notes=[Note(f"`{node.name}` is written here", node.loc)])
+
+
+def _branches(node: ir.Node, net: ir.Network) -> list[tuple[str, Loc]]:
+    """How each branch joined at ``node`` is called in messages — its label, or `branch N
+    (line L)` — and where it is written."""
+    scope = net.scope(node.name)
+    children = [c for c in scope.children if c != node.id] if scope else []
+    if len(children) != len(node.inputs):  # not a scope of branches: name the inputs
+        return [(f"`{net.nodes[i].name}`", net.nodes[i].loc) for i in node.inputs]
+    branches = []
+    for number, child in enumerate(children, 1):
+        path = child.path if isinstance(child, ir.Scope) else net.nodes[child].name
+        loc = child.loc if isinstance(child, ir.Scope) else net.nodes[child].loc
+        local = path.rsplit(".", 1)[-1]
+        if local.isdigit():  # unlabelled: numbered as a person counts, with its line
+            branches.append((f"branch {number} (line {loc.line})", loc))
+        else:
+            branches.append((f"`{local}`", loc))
+    return branches
 
 
 def _union(node: ir.Node, ins: list[ir.Info], net: ir.Network):
@@ -325,7 +372,7 @@ def _union(node: ir.Node, ins: list[ir.Info], net: ir.Network):
     if any(i.rf is None for i in ins):
         return None, next(i.rf_note for i in ins if i.rf is None)
     fields = [i.rf for i in ins]
-    names = _branch_names(node, net)
+    names = [name for name, _ in _branches(node, net)]
     if len({f.stride for f in fields}) > 1:
         listing = ", ".join(f"{n} {f.stride[0]}" for n, f in zip(names, fields))
         return None, f"branches of `{node.name}` disagree on effective stride ({listing})"

@@ -29,7 +29,7 @@ def load_source(spec: "str | os.PathLike | Source") -> Source:
         return sources.read(sources.resolve(spec))
     if not isinstance(spec, str):
         raise UsageError(f"a spec is a path, a bundled name or spec text, not {type(spec).__name__}")
-    if "\n" in spec or spec.lstrip().startswith(("network", "#")):
+    if "\n" in spec or spec.lstrip("\ufeff \t").startswith(("network", "#")):
         return Source("<spec>", spec)
     return sources.read(sources.resolve(spec))
 
@@ -115,8 +115,9 @@ def load(spec: "str | os.PathLike | ir.Network",
     its models pickle and deepcopy within this process; for other processes, write it out
     with `archc compile` and import the file.
     """
-    from . import codegen
+    from . import codegen, extras
 
+    extras.need("torch", "torch", "a generated module")
     net = analyze(spec, input)
     source = codegen.generate(net)
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
@@ -145,9 +146,49 @@ def build(spec: "str | os.PathLike | ir.Network",
     """An instance of the network a spec describes: ``load(spec).Model(**kwargs)``.
 
     kwargs: ``num_classes``, ``dropout``, ``init`` ("spec", "kaiming", "torch") and
-    ``backend``.
+    ``backend``.  A network whose parameters alone would not fit in the memory of the
+    device it is built on is refused (:class:`~archc.errors.UsageError`) before anything
+    is allocated; on the meta device anything goes.
     """
-    return load(spec, input).Model(**kwargs)
+    model_class = load(spec, input).Model
+    import torch
+    device = torch.get_default_device() if hasattr(torch, "get_default_device") else None
+    device = device or torch.device("cpu")
+    if device.type != "meta":
+        with torch.device("meta"):
+            params = sum(p.numel() for p in model_class(**kwargs).parameters())
+        _fits(params, torch.get_default_dtype(), device)
+    return model_class(**kwargs)
+
+
+def _fits(params: int, dtype, device) -> None:
+    """Raise if ``params`` parameters of ``dtype`` exceed the memory of ``device``."""
+    import torch
+
+    size = params * dtype.itemsize
+    if device.type == "cuda":
+        memory = torch.cuda.get_device_properties(device).total_memory
+        where = f"the memory of {torch.cuda.get_device_name(device)}"
+    else:
+        try:
+            memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):  # not a POSIX system: let torch try
+            return
+        where = "this machine's memory"
+    if size > memory:
+        raise UsageError(f"the network's {params:,} parameters take {_bytes(size)} in "
+                         f"{str(dtype).removeprefix('torch.')}, more than {where} "
+                         f"({_bytes(memory)})",
+                         hint="archc.analyze counts a network without building it; build "
+                              "on the meta device (with torch.device('meta')) to inspect it")
+
+
+def _bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError
 
 
 __all__ = ["analyze", "build", "generate", "load", "load_source", "parse_input"]

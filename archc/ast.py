@@ -185,3 +185,4 @@ class Spec:
     source: Source
     statements: tuple[Statement, ...]
     tokens: int = 0  # counted against limits.MAX_TOKENS, with those of the files it uses
+    size: int = 0  # bytes, counted against limits.MAX_BYTES likewise

@@ -42,14 +42,15 @@ def device_peak() -> tuple[str, float | None]:
 
 
 def median_ms(fn: Callable[[], object], cuda: bool, runs: int = 100) -> float:
-    """Median time of one call of ``fn``, in milliseconds."""
+    """Median time of one call of ``fn``, in milliseconds, over about ``runs`` ms of
+    timing (triton's do_bench on a GPU; on the CPU as many calls as fit, at least 3)."""
     if cuda:
         import triton.testing
 
         return triton.testing.do_bench(fn, warmup=25, rep=runs, return_mode="median")
     fn()
-    times = []
-    for _ in range(max(3, runs // 20)):
+    times: list[float] = []
+    while len(times) < 3 or sum(times) < runs:
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
@@ -98,17 +99,26 @@ def compare(builders: dict[str, Callable[[], tuple[object, object]]], backward: 
 
 def table(title: str, timings: list[Timing], flops: float, peak: float | None,
           ours: str = "archc triton") -> str:
-    """Rows of ms, TFLOP/s, % of peak, and how many times faster archc's row is."""
+    """Rows of ms and FLOP/s; % of the device's peak where it is known; and how many
+    times faster archc's row is than each other, where archc's row was timed."""
     mine = next((t.ms for t in timings if t.name == ours), None)
-    lines = [title, f"  {'':28} {'ms':>9} {'TFLOP/s':>9} {'% peak':>7} {'archc ×':>8}"]
+    rates = [flops / (t.ms * 1e-3) for t in timings if t.ms]
+    unit, scale = ("TFLOP/s", 1e12) if rates and max(rates) >= 1e12 else ("GFLOP/s", 1e9)
+    head = f"  {'':28} {'ms':>9} {unit:>9}"
+    head += f" {'% peak':>7}" if peak else ""
+    head += f" {'archc ×':>8}" if mine else ""
+    lines = [title, head]
     for t in timings:
         if t.ms is None:
             lines.append(f"  {t.name:28} {'—':>9}   {t.note}")
             continue
-        tflops = flops / (t.ms * 1e-3) / 1e12
-        share = f"{100 * tflops / peak:6.1f}%" if peak else "      -"
-        speedup = f"{t.ms / mine:7.2f}x" if mine and t.name != ours else ""
-        lines.append(f"  {t.name:28} {t.ms:9.3f} {tflops:9.1f} {share:>7} {speedup:>8}")
+        rate = flops / (t.ms * 1e-3)
+        row = f"  {t.name:28} {t.ms:9.3f} {rate / scale:9.2f}"
+        if peak:
+            row += f" {100 * rate / 1e12 / peak:6.1f}%"
+        if mine and t.name != ours:
+            row += f" {t.ms / mine:7.2f}x"
+        lines.append(row.rstrip())
     return "\n".join(lines)
 
 

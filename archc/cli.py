@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -180,6 +181,8 @@ def _configure_stats(parser: argparse.ArgumentParser):
                              "(.png, .svg or .pdf)")
     parser.add_argument("--force", action="store_true",
                         help="let --plot overwrite FILE even if archc did not write it")
+    parser.add_argument("--no-table", action="store_true",
+                        help="print no table (with --plot: only draw the chart)")
     _quiet(parser)
 
 
@@ -193,7 +196,8 @@ def _stats(args) -> int:
         from . import plot
 
         plot.check(args.plot, args.force)  # before the table, not after it
-    sys.stdout.write(stats.render(nets, args.format, args.all))
+    if not args.no_table:
+        sys.stdout.write(stats.render(nets, args.format, args.all))
     if args.plot:
         written = plot.plot(nets, args.plot, force=args.force)
         print(f"wrote {written}", file=sys.stderr)
@@ -343,25 +347,23 @@ def _configure_bench(parser: argparse.ArgumentParser):
     _spec_args(parser, several=False)
     parser.add_argument("--batch", type=_whole(1),
                         help="images per batch (default: 128 on a GPU, 2 on the CPU)")
-    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16",
-                        help="on a GPU (default bf16); the CPU runs fp32")
+    parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"),
+                        help="default: bf16 on a GPU, fp32 on the CPU")
     parser.add_argument("--backward", action="store_true", help="time forward and backward")
     parser.add_argument("--max-autotune", action="store_true",
-                        help="add torch.compile(mode='max-autotune') (slow to compile)")
+                        help="add torch.compile(mode='max-autotune') (GPU only; slow to compile)")
     parser.add_argument("--runs", type=_whole(1), default=100,
-                        help="timing budget per backend in ms on a GPU (do_bench's rep)")
+                        help="timing budget per backend, in ms (default 100)")
     _quiet(parser)
 
 
 def _bench(args) -> int:
-    import torch
+    from . import analysis, bench, extras
 
-    from . import analysis, bench
-
+    torch = extras.need("torch", "torch", "`archc bench`")
     cuda = torch.cuda.is_available()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
-    if not cuda:
-        dtype = torch.float32
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
+             None: torch.bfloat16 if cuda else torch.float32}[args.dtype]
     batch = args.batch or (128 if cuda else 2)
     _, failed = _analyze(args.spec, args.quiet)
     device, peak = bench.device_peak()
@@ -372,8 +374,9 @@ def _bench(args) -> int:
     print(bench.table(f"{net.name}: {what}, batch {batch}, {str(dtype)[6:]}, on {device}",
                       timings, flops, peak))
     if not cuda:
-        print("\n(no GPU: the Triton backend is not timed; PyTorch on the CPU only shows that "
-              "this runs)")
+        print("\n(no GPU: PyTorch on the CPU only; the Triton kernels and torch.compile are "
+              "timed on a GPU" + (", so --max-autotune has nothing to time here)"
+                                  if args.max_autotune else ")"))
     return EXIT_EXPECT if failed else EXIT_OK
 
 
@@ -385,15 +388,21 @@ def _configure_specs(parser: argparse.ArgumentParser):
 
 
 def _specs(args) -> int:
-    from . import sources
+    import textwrap
 
     folder = sources.specs_dir()
     for name in sources.bundled():
-        first = (folder / f"{name}.arch").read_text(encoding="utf-8").splitlines()[0]
-        title = first.lstrip("# ").split(" — ")[0] if first.startswith("#") else ""
-        print(f"{name:12} {title}")
+        title = _description((folder / f"{name}.arch").read_text(encoding="utf-8"))
+        print(textwrap.fill(title, 88, initial_indent=f"{name:12} ", subsequent_indent=" " * 13)
+              if title else name)
     print(f"\n(in {folder})")
     return EXIT_OK
+
+
+def _description(text: str) -> str:
+    """What a spec is, from its opening comment: the first sentence, up to a dash."""
+    first = sources.header(text).split(" — ")[0]
+    return re.split(r"(?<=[.:;])\s", first, maxsplit=1)[0].rstrip(".:;")
 
 
 _COMMANDS = {

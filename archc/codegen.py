@@ -21,7 +21,7 @@ from typing import Union
 
 import jinja2
 
-from . import analysis, ir, output, passes, sources
+from . import analysis, ir, limits, output, passes, sources
 from .errors import multi_line, one_line
 
 BACKENDS = ("torch", "triton", "auto")
@@ -46,7 +46,8 @@ def generate(net: ir.Network) -> str:
         dense = _Network(passes.dense(net), f"{cls}Dense", spec_dir, dense_of=cls)
         main.dense = dense.cls
         models.append(dense)
-    helpers = sorted(set().union(*(m.helpers for m in models))) + ["initialise"]
+    helpers = sorted(set().union(*(m.helpers for m in models))) + ["check_arguments",
+                                                                     "initialise"]
     imports = ["import torch", "from torch import nn"]
     if {"subsample", "sparse_conv"} & set(helpers):
         imports.append("import torch.nn.functional as F")
@@ -65,7 +66,7 @@ def generate(net: ir.Network) -> str:
         doc=_docstring(f"{_title(net)}\n\n{_summary(net, cls, models)}\n"),
         imports="\n".join(_sorted_imports(imports)), exports=exports,
         backends="(" + ", ".join(map(json.dumps, BACKENDS)) + ")", constants=constants,
-        helpers=helpers, outputs=outputs,
+        helpers=helpers, outputs=outputs, max_classes=limits.MAX_SIZE,
         models=[m.context() for m in models])
     return text.rstrip() + "\n"
 
@@ -118,12 +119,9 @@ def _where(loc, spec_dir: str) -> str:
 
 def _title(net: ir.Network) -> str:
     """The spec's opening comment paragraph (which names the paper), or the network's name."""
-    words = []
-    for line in net.source.text.splitlines():
-        if not line.startswith("#") or not line.strip("# "):
-            break
-        words.append(line.lstrip("#").strip())
-    return "\n".join(textwrap.wrap(one_line(" ".join(words)), 88)) or net.name
+    title = textwrap.wrap(one_line(sources.header(net.source.text)), 88,
+                          break_long_words=False, break_on_hyphens=False)  # words stay whole
+    return "\n".join(title) or net.name
 
 
 def _summary(net: ir.Network, cls: str, models) -> str:
@@ -164,6 +162,7 @@ class _Network:
         self.nodes = self.net.nodes
         self.users = self.net.consumers()
         self.classes_layers, self.num_classes = self._class_layers()
+        self.channels = self._channel_codes()
         main_ps = sorted({n.layer.p for n in self.nodes
                           if isinstance(n.layer, ir.Dropout) and n.side is None})
         self.dropout_ps = main_ps
@@ -195,16 +194,20 @@ class _Network:
                 found.add(layer)
         return found, classes
 
-    def _channels(self, node_id: int) -> str:
-        """The channel count of a node's output as code: `num_classes` where it follows."""
-        node = self.nodes[node_id]
-        while node.id not in self.classes_layers:
-            if not isinstance(node.layer, (ir.Activation, ir.BatchNorm, ir.Dropout, ir.Softmax,
-                                           ir.Pool, ir.LRN, ir.GlobalAvgPool, ir.AdaptiveAvgPool,
-                                           ir.Subsample)):
-                return str(node.info.shape.channels)
-            node = self.nodes[node.inputs[0]]
-        return "num_classes"
+    def _channel_codes(self) -> dict[int, str]:
+        """Each node's output channel count as code: `num_classes` where it follows from
+        the classifier (through layers that keep the channels), else the number."""
+        keeps = (ir.Activation, ir.BatchNorm, ir.Dropout, ir.Softmax, ir.Pool, ir.LRN,
+                 ir.GlobalAvgPool, ir.AdaptiveAvgPool, ir.Subsample)
+        codes: dict[int, str] = {}
+        for node in self.nodes:  # in topological order: a node's input comes first
+            if node.id in self.classes_layers:
+                codes[node.id] = "num_classes"
+            elif isinstance(node.layer, keeps):
+                codes[node.id] = codes[node.inputs[0]]
+            else:
+                codes[node.id] = str(node.info.shape.channels)
+        return codes
 
     def _dropout(self, node: ir.Node) -> str:
         p = node.layer.p
@@ -220,7 +223,7 @@ class _Network:
         layer = node.layer
         src_id = node.inputs[0]
         src = self.nodes[src_id].info.shape
-        c_in = self._channels(src_id)
+        c_in = self.channels[src_id]
         if isinstance(layer, ir.Conv):
             c_out = "num_classes" if node.id in self.classes_layers else str(layer.out_channels)
             args = _conv_args(layer)
@@ -502,7 +505,7 @@ class _Network:
             "",
         ]
         lines += ["    " + line if line.strip() else ""
-                  for line in net.source.text.rstrip().splitlines()]
+                  for line in net.source.text.rstrip().split("\n")]
         return "\n".join(lines)
 
 

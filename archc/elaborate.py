@@ -20,16 +20,19 @@ Naming — the same names appear in `archc stats`, in generated code and in stat
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import itertools
 import keyword
+import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Union
 
 from . import ast, ir, limits, sources, vocabulary
-from .errors import Loc, Note, SemanticError
+from .errors import Diagnostic, Loc, Note, SemanticError, UsageError
 from .parser import parse
 from .vocabulary import Kind, OptionError
 
@@ -57,7 +60,8 @@ _GENERATED = frozenset("torch nn F self x logits flatten super".split())
 # What a network's class must not shadow in its own module, and the modules that module
 # imports, which a file named after the network would shadow for its neighbours.
 _GENERATED_CLASSES = frozenset(
-    "F Concat Subsample2d SparseConv2d ScaledTanh Model OrderedDict NamedTuple".split())
+    "F Concat Subsample2d SparseConv2d ScaledTanh Model OrderedDict NamedTuple BACKENDS".split())
+_BUILTINS = frozenset(dir(builtins))
 _IMPORTED_MODULES = frozenset("torch typing collections archc triton".split())
 
 
@@ -129,10 +133,12 @@ class _Elaborator:
         self.activation: str | None = "relu"
         self.init = ir.Init()
         self.nodes: list[_NodeB] = []
+        self.warnings: list[Diagnostic] = []
         self.sides: list[tuple[_ScopeB, _NodeB, float | None, Loc]] = []
         self.repeat_groups = itertools.count()
         self.work = 0  # nodes and scopes unrolled so far, against limits.MAX_LAYERS
         self.tokens = spec.tokens  # read so far, `use`d files included: limits.MAX_TOKENS
+        self.size = spec.size  # and bytes, against limits.MAX_BYTES
 
     # -- declarations ----------------------------------------------------------------------
 
@@ -174,7 +180,7 @@ class _Elaborator:
             raise _error(f"input shape {'×'.join(map(str, shape))} has an axis longer than "
                          f"{limits.MAX_SIZE:,}", decl.input_loc or decl.loc,
                          hint="archc's limit on any one size (archc.limits.MAX_SIZE)")
-        inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.loc)
+        inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.input_loc or decl.loc)
         root = _ScopeB("network", decl.loc, text=decl.name)
         out = self._body(tuple(items), inp.id, root, _Ctx(env={}, tail=True))
         names = _Namer(self.nodes).finish(root)
@@ -190,30 +196,34 @@ class _Elaborator:
             name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
             sides=sides, expects=tuple(_parse_expect(e) for e in expects),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
-            init=self.init)
+            init=self.init, spec_warnings=tuple(dict.fromkeys(self.warnings)))
 
     def _declare(self, spec: ast.Spec, stack: tuple[str, ...], loaded: set, main: bool):
         """Collect blocks and tables from ``spec`` and, first, from the files it uses."""
         for st in spec.statements:
             if isinstance(st, ast.Use):
-                path = sources.find_use(st.path, spec.source)
-                if path is None:
-                    raise _error(f"cannot find `{st.path}`", st.loc,
-                                 hint="a `use` path is relative to the spec's folder "
-                                      "or to the bundled specs")
-                key = str(path.resolve())
-                if key in stack:
-                    chain = " → ".join([*(s.rsplit("/", 1)[-1] for s in stack), path.name])
+                try:
+                    path = sources.find_use(st.path, spec.source)
+                    text = sources.read(path, limits.MAX_BYTES - self.size, regular=True).text
+                    file = os.stat(path)
+                except UsageError as exc:
+                    raise _error(exc.message, st.loc, hint=exc.hint) from None
+                key = (file.st_dev, file.st_ino)  # one file under two names is one file
+                if any(key == used for used, _ in stack):
+                    chain = " → ".join([*(name for _, name in stack), path.name])
                     raise _error(f"`use` goes round in a circle: {chain}", st.loc)
                 if key in loaded:
                     continue
                 loaded.add(key)
-                used = parse(sources.read(path).text, sources.display_path(path),
-                             tokens_before=self.tokens)
-                self.tokens = used.tokens
-                self._declare(used, stack + (key,), loaded, main=False)
+                used = parse(text, sources.display_path(path), tokens_before=self.tokens,
+                             bytes_before=self.size)
+                self.tokens, self.size = used.tokens, used.size
+                self._declare(used, stack + ((key, path.name),), loaded, main=False)
             elif isinstance(st, ast.Block):
                 self._define(self.blocks, st, "block")
+                if not st.body:
+                    raise _error(f"block `{st.name}` holds no layers", st.loc,
+                                 hint="write `identity` for a block that passes its input on")
                 if vocabulary.match(st.name):
                     raise _error(f"`{st.name}` is a layer word and cannot name a block", st.loc)
                 _check_identifier(st.name, st.loc, "a block name")
@@ -307,6 +317,10 @@ class _Elaborator:
         self._spend(thing.loc)
         ctx = replace(ctx, depth=self._deeper(ctx, thing.loc))
         if isinstance(thing, ast.Group):
+            if not thing.body:
+                raise _error(f"{f'`{label}`' if label else 'this group'} holds no layers",
+                             thing.loc, hint="remove it, or write `identity` for a layer "
+                                             "that passes its input on unchanged")
             if label is None:  # an anonymous group only groups for `×N`
                 return self._body(thing.body, cur, scope, ctx)
             group = _ScopeB("group", thing.loc, text=label, repeat=repeat)
@@ -352,6 +366,7 @@ class _Elaborator:
         joined = _ScopeB("concat", thing.loc, text="concat", repeat=repeat)
         scope.add_scope(joined, label, label_loc)
         outputs = []
+        concat = thing
         for item in thing.body:
             if isinstance(item.thing, ast.Side):
                 raise _error("a side output cannot be a branch of `concat`", item.loc)
@@ -366,7 +381,7 @@ class _Elaborator:
             thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
             inner_item = replace(item, label=None, label_loc=None, thing=thing)
             outputs.append(self._item(inner_item, cur, branch, replace(ctx, tail=False)))
-        node = self._add(ir.Concat(), tuple(outputs), "concat", thing.loc, ctx)
+        node = self._add(ir.Concat(), tuple(outputs), "concat", concat.loc, ctx)
         joined.add_node(node)
         return node.id
 
@@ -455,6 +470,10 @@ class _Elaborator:
             if word[key] != written:  # a block parameter: check its value here, once
                 _word_int(word[key], layer, key, parameter=written)
         if layer.stride is not None:
+            if "stride" not in kind.options:
+                raise _error(f"`{layer.word}` has no stride", layer.stride.loc,
+                             hint="only sliding windows — convolutions, pooling and "
+                                  "subsampling — take `/N`")
             if "stride" in options:
                 raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
             values["stride"] = ast.Option("stride", _subst(layer.stride, ctx), layer.stride.loc)
@@ -495,7 +514,7 @@ class _Elaborator:
             takes = (f"takes at most {len(kind.positional)} argument(s): "
                      + ", ".join(kind.positional)) if kind.positional else "takes no arguments"
             raise _error(f"`{layer.word}` {takes}", extra.loc,
-                         hint=f"e.g. `{kind.example}`" + (" key=value" if kind.options else ""))
+                         hint=_arguments_hint(layer, kind, extra))
         for key, value in zip(kind.positional, layer.args):
             given[key] = ast.Option(key, value, value.loc)
         for opt in (*layer.keywords, *layer.options):
@@ -530,6 +549,11 @@ class _Elaborator:
         kernel = _kernel(word.get("kernel"), typed.get("kernel"), layer, written)
         channels = _word_int(word["channels"], layer, "channels")
         pad = typed.get("pad")
+        if pad is None and (kernel[0] % 2 == 0 or kernel[1] % 2 == 0):
+            self.warnings.append(Diagnostic(
+                f"`{layer.word}` has an even kernel, so it gets no padding: \"same\" padding, "
+                f"the default, needs an odd one", layer.word_loc,
+                hint="say which you want: pad=valid (none), or pad=N"))
         if pad is None or pad == "same":
             if pad == "same" and (kernel[0] % 2 == 0 or kernel[1] % 2 == 0):
                 raise _error("`pad=same` needs an odd kernel", written["pad"].loc)
@@ -598,8 +622,13 @@ class _Elaborator:
 
     def _build_lrn(self, layer, word, typed, written):
         convention = typed.get("convention", "paper")
-        return ir.LRN(typed.get("size", 5), typed.get("alpha", 1e-4), typed.get("beta", 0.75),
-                      typed.get("k", 2.0), "caffe" if convention == "pytorch" else convention)
+        lrn = ir.LRN(typed.get("size", 5), typed.get("alpha", 1e-4), typed.get("beta", 0.75),
+                     typed.get("k", 2.0), "caffe" if convention == "pytorch" else convention)
+        if not math.isfinite(lrn.torch_alpha):
+            raise _error(f"alpha={written['alpha'].value.text} is too large: times the window "
+                         f"of {lrn.size}, as PyTorch takes it, it is no longer a number",
+                         written["alpha"].value.loc)
+        return lrn
 
     def _build_softmax(self, layer, word, typed, written):
         return ir.Softmax()
@@ -750,6 +779,19 @@ def _tail_index(items: tuple[ast.Item, ...]) -> int:
     return -1
 
 
+def _arguments_hint(layer: ast.Layer, kind: Kind, extra: ast.Value) -> str:
+    """How to say what a layer was given in parentheses it does not take."""
+    if kind.positional:
+        return "e.g. `" + kind.example + "(" + ", ".join(kind.positional) + ")`"
+    if "kernel" in kind.match(kind.example).re.groupindex and "kernel" not in \
+            (vocabulary.match(layer.word) or (None, {}))[1] and extra.text.isdigit():
+        return f"the window size goes in the word: `{layer.word}{extra.text}`"
+    if kind.options:
+        option = "stride" if "stride" in kind.options else next(iter(kind.options))
+        return f"options follow the word as key=value, e.g. `{layer.word} {option}=...`"
+    return f"write just `{layer.word}`"
+
+
 def _check_identifier(text: str, loc: Loc | None, what: str):
     """A name that becomes an attribute, variable or keyword in generated code (labels),
     or may one day (block names): a Python identifier nothing in that code uses."""
@@ -768,6 +810,13 @@ def _check_network_name(decl: ast.Network):
     """The name that becomes a module file (`NAME.py`) and a class (`ir.class_name`)."""
     _check_identifier(decl.name, decl.loc, "a network name")
     cls = ir.class_name(decl.name)
+    if keyword.iskeyword(cls):
+        raise _error(f"`{decl.name}` cannot be a network name: its class would be called "
+                     f"`{cls}`, which is Python's", decl.loc, hint=f"e.g. `{decl.name}_net`")
+    if cls in _BUILTINS:
+        raise _error(f"`{decl.name}` cannot be a network name: its class `{cls}` would hide "
+                     f"Python's `{cls}`, which generated code uses", decl.loc,
+                     hint=f"e.g. `{decl.name}_net`")
     if cls in _GENERATED_CLASSES:
         raise _error(f"`{decl.name}` cannot be a network name: its class `{cls}` would "
                      f"replace the generated module's own `{cls}`", decl.loc,

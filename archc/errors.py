@@ -74,13 +74,14 @@ _EXCERPT = 160  # characters of a source line shown
 _NOTES = 8  # notes shown
 # Invisible characters that change how the text around them reads: bidirectional
 # overrides, embeddings and isolates (which can make a line display as something it is
-# not), the marks that steer them, and the byte-order mark.
-_INVISIBLE = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+# not), the marks that steer them, Unicode's line and paragraph separators, and the
+# byte-order mark.
+_INVISIBLE = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
 # Control characters but tab and newline, lone surrogates (which no terminal can show),
 # and the invisible characters above.
 _PRINTABLE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
-# All of those, tab and newline included, and Unicode's line and paragraph separators.
-_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff{_INVISIBLE}]")
+# All of those, tab and newline included.
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff{_INVISIBLE}]")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Two views of the same network live side by side:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator, Union
 
@@ -351,23 +352,26 @@ class Network:
     loc: Loc
     activation: str = "relu"
     init: Init = field(default_factory=Init)
-    warnings: tuple[Diagnostic, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()  # set by analysis: spec_warnings and geometry's
+    spec_warnings: tuple[Diagnostic, ...] = ()  # set by elaboration, about the text itself
 
     @property
     def analysed(self) -> bool:
         return all(node.info is not None for node in self.nodes)
 
     def node(self, name: str) -> Node | None:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        return None
+        return self._by_name.get(name)
 
     def scope(self, path: str) -> Scope | None:
-        for scope in self.root.walk():
-            if scope.path == path:
-                return scope
-        return None
+        return self._by_path.get(path)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {node.name: node for node in self.nodes}
+
+    @functools.cached_property
+    def _by_path(self) -> dict[str, Scope]:
+        return {scope.path: scope for scope in self.root.walk()}
 
     @property
     def class_name(self) -> str:

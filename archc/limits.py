@@ -31,3 +31,8 @@ MAX_SIZE = 1 << 24
 
 MAX_DIGITS = 30
 """Digits in a number written in a spec (an `expect` count included)."""
+
+RENDER_SECONDS = 30
+"""How long Graphviz's `dot` may take to draw a picture (`archc graph` to .svg, .png or
+.pdf) before archc stops it and says so: the largest networks within the limits above can
+take dot minutes to lay out."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import lark
 from lark import Token, Transformer, v_args
 
-from . import ast, limits
+from . import ast, limits, vocabulary
 from .errors import ArchcError, Loc, ParseError, Source
 
 # What each terminal means to a person reading an error message.
@@ -92,18 +92,19 @@ def _build(grammar: str) -> lark.Lark:
                      maybe_placeholders=True)
 
 
-def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
+def parse(text: str, path: str = "<spec>", tokens_before: int = 0,
+          bytes_before: int = 0) -> ast.Spec:
     """Parse one spec file into its AST; raises :class:`ParseError` on bad syntax, or on
     text beyond archc's :mod:`~archc.limits` (checked first, so refusing is quick).
 
-    ``tokens_before``: tokens already read from the files that `use` this one; they count
-    toward the same limit.
+    ``tokens_before``, ``bytes_before``: what was already read from the files that `use`
+    this one; it counts toward the same limits.
     """
     # A byte-order mark, which Windows editors write at the start of a file, is not part
     # of the text (and no editor shows it, so columns count from after it).
     source = Source(path, text.removeprefix("\ufeff"))
     text = source.text
-    tokens = _check_limits(source, tokens_before)
+    tokens = _check_limits(source, tokens_before, bytes_before)
     try:
         tree = _lark().parse(_uncommented(text) + "\n")
     except lark.exceptions.UnexpectedInput as exc:
@@ -114,7 +115,7 @@ def parse(text: str, path: str = "<spec>", tokens_before: int = 0) -> ast.Spec:
         if isinstance(exc.orig_exc, ArchcError):
             raise exc.orig_exc from None
         raise
-    return replace(spec, tokens=tokens)
+    return replace(spec, tokens=tokens, size=bytes_before + len(text.encode("utf-8")))
 
 
 def _uncommented(text: str) -> str:
@@ -134,7 +135,7 @@ _SCAN = re.compile(r'#[^\n]*|"[^"\n]*"?|[\w.,-]+|[^\s]|\n')
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _check_limits(source: Source, tokens_before: int) -> int:
+def _check_limits(source: Source, tokens_before: int, bytes_before: int) -> int:
     """Refuse text too long, too many tokens or nested too deep, before lark sees it;
     returns the tokens counted, ``tokens_before`` included."""
     text = source.text
@@ -143,12 +144,14 @@ def _check_limits(source: Source, tokens_before: int) -> int:
         raise ParseError("this text is not valid Unicode (it holds a lone surrogate)",
                          _position(source, surrogate.start()))
     data = text.encode("utf-8")
-    if len(data) > limits.MAX_BYTES:
-        fits = len(data[:limits.MAX_BYTES].decode("utf-8", "ignore"))
-        raise ParseError(f"this spec is longer than {limits.MAX_BYTES // 1024 ** 2} MiB",
+    room = limits.MAX_BYTES - bytes_before
+    if len(data) > room:
+        fits = len(data[:max(room, 0)].decode("utf-8", "ignore"))
+        what = "this spec and the files it uses are" if bytes_before else "this spec is"
+        raise ParseError(f"{what} longer than {limits.MAX_BYTES // 1024 ** 2} MiB",
                          _position(source, fits),
-                         hint="archc reads specs of up to 1 MiB; write repeated layers "
-                              "once, with ×N, or as a block")
+                         hint="archc reads specs of up to 1 MiB, `use`d files included; "
+                              "write repeated layers once, with ×N, or as a block")
     tokens, depth, line_ended = tokens_before, 0, True
     for match in _SCAN.finditer(text):
         token = match.group(0)
@@ -219,6 +222,12 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         hint = "give the option a value, e.g. `pad=1`"
     elif text:
         hint = _misplaced(source.line(line)[:column - 1], text)
+    if hint is None and text:
+        before = source.line(line)[:column - 1]
+        repeat = re.search(r"(\S+)\s+(×[ \t]*[0-9]+|x[0-9]+)\s*$", before)
+        if repeat and re.match(r"[A-Za-z_]", text):
+            hint = (f"options come before the repeat count: "
+                    f"`{repeat.group(1)} {text} {repeat.group(2)}`")
     if hint:
         return ParseError(f"unexpected {what}", loc, hint=hint)
     return ParseError(f"unexpected {what}: expected {expected}", loc)
@@ -240,6 +249,10 @@ def _misplaced(before: str, word: str) -> str | None:
     if words[-1:] == ["x"] and len(words) > 1:
         return f"write the count next to its x: `{words[-2]} x{word}` or `{words[-2]} ×{word}`"
     if len(words) == 1:
+        found = vocabulary.match(words[0])
+        if found is not None and found[0].positional:  # dropout(0.5), LRN(5, ...)
+            kind = found[0]
+            return (f"write `{words[0]}({word})` or `{words[0]} {kind.positional[0]}={word}`")
         return "the numbers belong in the layer word, as the papers write it: " \
                "`conv3-64`, `maxpool2`, `FC-10`"
     if words[:1] != ["activation"] and words and re.fullmatch(r"[A-Za-z_]\w*", words[-1]):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from . import analysis, ir, output
+from . import analysis, extras, ir, output
 from .errors import UsageError
 
 FORMATS = ("png", "svg", "pdf")
+MAX_TICKS = 60
+"""A chart names at most this many layers on its axis, and draws more as lines, not bars."""
 
 
 def check(path: str | Path, force: bool = False) -> None:
@@ -31,7 +33,8 @@ def _format(path: str | Path) -> str:
 
 def plot(nets: list[ir.Network], path: str | Path, force: bool = False) -> Path:
     """Draw the chart for ``nets`` into ``path`` (its suffix picks the format)."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    # No pyplot: no global state, no display needed.
+    Figure = extras.need("matplotlib.figure", "graph", "--plot").Figure
 
     from . import __version__
 
@@ -62,11 +65,19 @@ def _per_layer(figure, net: ir.Network):
             (top, [n.info.params for n in layers], "#3d85c6", "parameters"),
             (bottom, [n.info.macs for n in layers], "#e69138", "MACs")):
         colours = [colour if n.side is None else "#b7b7b7" for n in layers]
-        axes.bar(positions, [max(v, 1) for v in values], color=colours)
+        heights = [max(v, 1) for v in values]
         axes.set_yscale("log")
+        if len(layers) <= MAX_TICKS:
+            axes.bar(positions, heights, color=colours)
+        else:  # one line a layer, all in one artist: thousands of bars take minutes
+            axes.vlines(positions, 0.5, heights, colors=colours, linewidth=1)
+            axes.set_ylim(bottom=0.5)
         axes.set_ylabel(f"{label} (log scale)")
         axes.grid(axis="y", which="major", alpha=0.3)
-    bottom.set_xticks(list(positions), names, rotation=90, fontsize=7)
+    # Every layer is named up to MAX_TICKS layers; past that, every k-th (thousands of
+    # rotated labels take matplotlib minutes to lay out, and nobody could read them).
+    step = max(1, -(-len(layers) // MAX_TICKS))
+    bottom.set_xticks(list(positions)[::step], names[::step], rotation=90, fontsize=7)
     if net.sides:
         top.bar([], [], color="#b7b7b7", label="training-only side outputs")
         top.legend(loc="upper left", fontsize=8)

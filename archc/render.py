@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import analysis, ir, output
+from . import analysis, extras, ir, limits, output
 from .errors import UsageError, one_line
 from .stats import si
 from .verify import format_rf
@@ -136,9 +136,11 @@ class _Drawing:
 
     def _towers(self):
         """Grouped convolutions (of up to MAX_TOWERS groups) split into one box per group;
-        per-channel layers after them stay split, until a layer that mixes channels joins
-        the towers again."""
-        per_channel = (ir.Activation, ir.Pool, ir.Dropout, ir.BatchNorm, ir.Subsample)
+        the layers after them stay split, until one that mixes channels across the
+        towers joins them again.  LRN stays split, as AlexNet's Figure 2 draws it (and as
+        each GPU normalised its own maps), though archc's window reaches size//2 maps
+        across the border between groups."""
+        per_channel = (ir.Activation, ir.Pool, ir.Dropout, ir.BatchNorm, ir.Subsample, ir.LRN)
         for box in self.boxes.values():
             layer = box.node.layer
             if isinstance(layer, ir.Conv) and 1 < layer.groups <= MAX_TOWERS:
@@ -179,17 +181,21 @@ class _Drawing:
         return _text(text)
 
 
+def _graphviz():
+    return extras.need("graphviz", "graph", "drawing a network")
+
+
 def _text(lines: list[str]):
     """Lines as one DOT label: each escaped (no backslash or <...> means anything), joined
     with DOT's own line break."""
-    import graphviz
+    graphviz = _graphviz()
 
     return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
 
 
 def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
     """The DOT source of the network's picture (see the module docstring)."""
-    import graphviz
+    graphviz = _graphviz()
 
     from . import __version__
 
@@ -253,7 +259,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
     emit_boxes(graph, "")
     emit_scope(graph, net.root)
 
-    edges = []
+    edges: dict[tuple[str, str, bool], None] = {}  # drawn once each, in order
     for node in net.nodes:
         if node.id not in drawing.boxes:
             continue
@@ -263,9 +269,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
                 continue
             dashed = b in side_boxes or a in side_boxes
             for tail, head in _tower_edges(drawing, a, b):
-                edge = (tail, head, dashed)
-                if edge not in edges:
-                    edges.append(edge)
+                edges[(tail, head, dashed)] = None
     for tail, head, dashed in edges:
         graph.edge(tail, head, **({"style": "dashed"} if dashed else {}))
 
@@ -375,8 +379,14 @@ def render(source: str, fmt: str, dpi: int = 144) -> bytes:
             hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
                  "install graphviz); -o FILE.dot works without it")
     args = [f"-Gdpi={dpi}"] if fmt == "png" else []
-    done = subprocess.run([program, f"-T{fmt}", *args], input=source.encode(),
-                          capture_output=True, check=False)
+    try:
+        done = subprocess.run([program, f"-T{fmt}", *args], input=source.encode(),
+                              capture_output=True, check=False, timeout=limits.RENDER_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"Graphviz's `dot` took more than {limits.RENDER_SECONDS} s to draw "
+                         f"this network, and was stopped",
+                         hint="draw repeated layers once with --collapse, or write a .dot "
+                              "file and run `dot` on it yourself") from None
     if done.returncode != 0:
         raise UsageError(f"Graphviz could not draw the network: {done.stderr.decode().strip()}")
     return output.mark(done.stdout, fmt, __version__)

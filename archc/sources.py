@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -80,33 +81,72 @@ def load(spec: str | os.PathLike) -> Source:
     return read(resolve(spec))
 
 
-def read(path: Path) -> Source:
-    """A spec file's text."""
+def read(path: Path, limit: int = limits.MAX_BYTES, regular: bool = False) -> Source:
+    """A spec file's text: at most ``limit`` bytes of it, and a few more, so that the parser
+    can refuse a longer one where it crosses the limit.  ``regular``: refuse anything but
+    a regular file (a pipe or a device could block, or never end)."""
+    flags = os.O_RDONLY | (getattr(os, "O_NONBLOCK", 0) if regular else 0)
     try:
-        with open(path, "rb") as handle:
-            return _read(handle, display_path(path), f"`{path}`")
+        fd = os.open(path, flags)
+        with open(fd, "rb") as handle:
+            if regular and not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UsageError(f"cannot read `{path}`: it is not a regular file")
+            return _read(handle, display_path(path), f"`{path}`", limit)
     except OSError as exc:
-        raise UsageError(f"cannot read `{path}`: {exc}") from None
+        raise UsageError(f"cannot read `{path}`: {exc.strerror or exc}") from None
 
 
-def _read(stream: BinaryIO, name: str, described: str) -> Source:
+def _read(stream: BinaryIO, name: str, described: str, limit: int = limits.MAX_BYTES) -> Source:
     """UTF-8 text from ``stream``, shown under ``name``.  Of a spec over the size limit only
     the start is read — enough for the parser to refuse it where it crosses the limit."""
+    limit = max(limit, 0)
     try:
-        data = stream.read(limits.MAX_BYTES + 4)
+        data = stream.read(limit + 4)
         decoder = codecs.getincrementaldecoder("utf-8")()
-        text = decoder.decode(data, final=len(data) <= limits.MAX_BYTES)  # a cut character waits
+        text = decoder.decode(data, final=len(data) <= limit)  # a cut character waits
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {described}: {exc}") from None
     # Universal newlines, as Python's text mode reads them.
     return Source(name, text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
-def find_use(target: str, including: Source) -> Path | None:
-    """The file a `use "..."` line names: next to the including file, else among the bundled specs."""
-    here = Path(including.path).parent if Path(including.path).is_file() else Path.cwd()
+def find_use(target: str, including: Source) -> Path:
+    """The spec file a `use "..."` line names: a `.arch` file in the including spec's folder
+    or below it, else in the bundled library (`specs/`), found after following links and
+    `..`; a UsageError says why not.  Never a path that leaves those folders: a spec is
+    data, and it cannot make archc read (or quote) any other file."""
+    if not target:
+        raise UsageError("`use` needs a file name", hint='e.g. use "lib/inception.arch"')
+    written = Path(target)
+    if written.is_absolute() or written.drive or target.startswith(("~", "\\")):
+        raise UsageError(f"`use` takes a path relative to the spec's folder, not `{target}`",
+                         hint="put the file beside the spec, or in a folder below it")
+    if written.suffix != ".arch":
+        raise UsageError(f"`use` brings in spec files (.arch), not `{target}`")
+    source_file = Path(including.path)
+    here = source_file.parent if source_file.is_file() else Path.cwd()
+    outside = None
     for base in (here, specs_dir()):
-        candidate = (base / target)
-        if candidate.is_file():
+        base = base.resolve()
+        candidate = (base / written).resolve()
+        if not candidate.is_relative_to(base):
+            outside = outside or base
+            continue
+        if candidate.exists():
             return candidate
-    return None
+    if outside is not None:
+        raise UsageError(f"`{target}` lies outside the spec's folder",
+                         hint="`use` reads only files in the spec's folder or below it, "
+                              "and the bundled specs")
+    raise UsageError(f"cannot find `{target}`",
+                     hint="a `use` path is relative to the spec's folder or to the bundled specs")
+
+
+def header(text: str) -> str:
+    """A spec's opening comment paragraph, as one line (which names the paper)."""
+    words = []
+    for line in text.split("\n"):  # lines as the parser counts them (not at \x0b or \x1c)
+        if not line.startswith("#") or not line.strip("# "):
+            break
+        words.append(line.lstrip("#").strip())
+    return " ".join(words)

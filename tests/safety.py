@@ -23,7 +23,8 @@ IMPORTS = {"__future__", "torch", "torch.nn.functional", "collections", "typing"
 BUILTINS = {"super", "ValueError", "isinstance", "len", "zip", "range", "tuple", "sum", "float",
             "int", "str", "bool", "dict", "enumerate", "hasattr", "None", "True", "False"}
 HELPERS = {"Concat", "Subsample2d", "SparseConv2d", "ScaledTanh"}
-METHODS = {"__init__", "forward", "reset_parameters", "dense", "initialise", "extra_repr"}
+METHODS = {"__init__", "forward", "reset_parameters", "dense", "initialise", "check_arguments",
+           "extra_repr"}
 
 
 @contextlib.contextmanager

@@ -234,9 +234,17 @@ def test_num_classes_and_dropout():
     assert nin.mlpconv3.get_submodule("2").out_channels == 10  # classes from the last conv
     vgg = build("vgg_d", dropout=0.1)
     assert [m.p for m in vgg.modules() if isinstance(m, nn.Dropout)] == [0.1, 0.1]
-    for bad in (0, -5, 10.5, "10"):
-        with pytest.raises(ValueError, match=f"num_classes must be a whole number, at least 1: {bad!r}"):
+    for bad in (0, -5, 10.5, "10", True, 2 ** 63, 2 ** 24 + 1):
+        with pytest.raises(ValueError, match=re.escape(
+                f"num_classes must be a whole number from 1 to 16,777,216: {bad!r}")):
             build("lenet5", num_classes=bad)
+    # dropout: a probability; None only where it means "the spec's" (several dropouts).
+    for spec, bad in (("vgg_d", None), ("vgg_d", "0.5"), ("vgg_d", float("nan")), ("vgg_d", 1.0),
+                      ("vgg_d", -0.1), ("vgg_d", True), ("nin", float("inf"))):
+        with pytest.raises(ValueError, match=re.escape(
+                f"dropout must be a probability, at least 0 and below 1: {bad!r}")):
+            archc.load(spec).Model(dropout=bad)
+    assert archc.load("nin").Model(dropout=None).hparams["dropout"] is None
 
 
 def test_paper_initialisation_alexnet():

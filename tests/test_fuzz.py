@@ -417,3 +417,110 @@ def test_no_repeat_count_can_make_analysis_hang(counts):
         assert net is None  # refused, by the repeat limit or the limit on what unrolls
     else:
         assert net is not None and len(net.nodes) == 1 + relus + 1
+
+
+# -- every layer word with every decoration the grammar allows ---------------------------------
+
+_DECORATED_WORDS = ["conv3-8", "conv1x3-8", "conv-8", "maxpool", "maxpool3", "avgpool2", "gap",
+                    "global-avgpool", "adaptive-avgpool2", "subsample2", "FC-10", "linear-4",
+                    "LRN", "soft-max", "dropout", "bn", "batchnorm", "relu", "tanh", "sigmoid",
+                    "scaled-tanh", "unit", "nothing"]
+_DECORATIONS = ["", "/2", "/1", "/0", "(1)", "(0.5)", "(5, 1e-4)", "(5, 1e308, 0.75, 2)",
+                "(p=0.5)", "(c=4)", "(4, 5)", "()", " stride=2", " pad=1", " pad=same", " ceil",
+                " bn=true", " act=tanh", " act=none", " groups=2", " in=10", " p=40%",
+                " size=3", " convention=caffe", " kernel=3", " bias=false", " table=t",
+                " std=0.01", " bias_init=1", " eps=1e-3", " foo=1", " relu"]
+
+
+@fuzz(1000)
+@given(word=st.sampled_from(_DECORATED_WORDS),
+       decorations=st.lists(st.sampled_from(_DECORATIONS), max_size=3),
+       repeat=st.sampled_from(["", " ×2", " x3"]), place=st.sampled_from(["top", "group",
+                                                                          "branch", "block"]))
+def test_every_layer_word_with_every_decoration(word, decorations, repeat, place):
+    """`FC-10/2` raised KeyError from elaboration: each word, decorated every way the
+    grammar allows, either works or gets a proper error."""
+    layer = word + "".join(decorations) + repeat
+    body = {"top": layer, "group": f"g {{ {layer} }}",
+            "branch": f"concat {{ {layer}; conv1-8 }}", "block": "unit(8)"}[place]
+    block = f"block unit(c) {{ {layer if place == 'block' else 'conv3-c'} }}\n"
+    head = ("network t input 8x16x16\ntable t {\n" + "X . . . . . . .\n" * 8 + "}\n"
+            + block + "block nothing() { relu }\n")
+    outcome(head + body + "\nFC-2\n")
+
+
+@fuzz(100)
+@given(name=st.sampled_from(sorted({w.lower() for w in dir(__builtins__) if w[:1].isupper()}
+                                   | {w[:1].lower() + w[1:] for w in dir(__builtins__)
+                                      if w[:1].isupper()}
+                                   | {"true", "false", "none", "bACKENDS", "mAX_CLASSES",
+                                      "model", "concat", "f", "torch", "nn"})))
+def test_network_names_that_meet_python_names(name):
+    """`network true` generated `class True`, `network valueError` hid ValueError."""
+    outcome(f"network {name} input 3x8x8\nconv3-4\nFC-2\n")
+
+
+@fuzz(100)
+@given(empty=st.sampled_from(["g { }", "{ }", "g { } ×2", "concat { { }; conv1-2 }",
+                              "concat { a { }; b: conv1-2 }", "nothing()", "aux: side { }"]))
+def test_empty_groups_blocks_and_branches(empty):
+    """An empty group or block crashed compile and load with min() of an empty sequence."""
+    outcome(f"network t input 3x8x8\nblock nothing() {{ }}\n{empty}\nFC-2\n"
+            if empty == "nothing()" else f"network t input 3x8x8\n{empty}\nFC-2\n")
+
+
+_VALUES = st.one_of(st.booleans(), st.none(), st.integers(-2, 2 ** 64),
+                    st.floats(allow_nan=True, allow_infinity=True),
+                    st.sampled_from(["0.5", "10", "", b"1", [1], (2,), 1j]))
+
+
+@fuzz(200)
+@given(num_classes=_VALUES, dropout=_VALUES, backend=st.sampled_from(["torch", "auto", "cuda", 1]))
+def test_the_generated_constructor_takes_sane_arguments_or_says_no(num_classes, dropout, backend):
+    """`num_classes=True`, `dropout=nan` or `num_classes=2**63` failed later inside torch."""
+    model_class = archc.load("network t input 3x8x8\nconv3-4; dropout\nFC-3\n").Model
+    with torch.device("meta"):
+        try:
+            model = model_class(num_classes=num_classes, dropout=dropout, backend=backend)
+        except ValueError as exc:
+            assert str(exc).split(" ")[0] in ("num_classes", "dropout", "backend")
+            return
+    assert type(num_classes) is int and 1 <= num_classes <= limits.MAX_SIZE
+    assert type(dropout) in (int, float) and 0 <= dropout < 1
+    assert sum(p.numel() for p in model.parameters()) > 0
+
+
+# -- control and invisible characters in names and text, through the command line ------------
+
+_ODD_TEXT = st.lists(st.characters(categories=["Cc", "Cf", "Zl", "Zp"]) | st.sampled_from(
+    ["a", "é", "\\", '"', "'", "#", "\u202e", "\u2066", "\ufeff", "\x1b[2J", "\x9b"]),
+    max_size=12).map("".join)
+
+
+@fuzz(100)
+@given(name=_ODD_TEXT, comment=_ODD_TEXT)
+def test_odd_characters_never_reach_the_terminal_or_the_files(name, comment, tmp_path_factory):
+    from archc import cli
+
+    folder = tmp_path_factory.mktemp("odd")
+    clean = "".join(c for c in name if c not in "/\x00") or "x"
+    spec = folder / f"{clean}.arch"
+    try:
+        spec.write_text(f"# {comment}\nnetwork t input 3x8x8  # {comment}\nconv4-4\nFC-2\n",
+                        encoding="utf-8", errors="surrogatepass")
+    except (OSError, UnicodeError):
+        return  # not a name this file system takes
+    invisible = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f"
+                           "\u202a-\u202e\u2066-\u2069\ufeff]")
+    import contextlib
+    import io
+
+    for args in (["stats", spec], ["check", spec, spec], ["compile", spec, "-o", folder / "t.py"],
+                 ["graph", spec, "-o", folder / "t.dot"]):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([str(a) for a in args])
+        assert code in (0, 1, 2)
+        assert not invisible.search(out.getvalue() + err.getvalue()), args[0]
+    for made in (folder / "t.py", folder / "t.dot"):
+        assert not invisible.search(made.read_text(encoding="utf-8").replace("\n", "").replace("\t", ""))

@@ -10,17 +10,21 @@ strings only.
 
 from __future__ import annotations
 
+import ast as pyast
 import keyword
+import os
 import shutil
 import subprocess
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import archc
 from archc import elaborate, render
-from archc.errors import SemanticError, Source
-from safety import check_error, check_generated, code_outside_strings
+from archc.errors import SemanticError, Source, one_line
+from safety import check_error, check_generated, code_outside_strings, watchdog
 
 HEAD = "network t input 3x8x8\n"
 PAYLOAD = "__import__('os').system('echo owned')"
@@ -140,3 +144,85 @@ def test_keywords_are_all_refused_as_labels():
         if word.isidentifier():
             with pytest.raises(archc.SpecError):
                 archc.analyze(Source("<i>", HEAD + f"{word}: conv3-8\nFC-2\n"))
+
+
+# -- the docstring, at every wrap offset ---------------------------------------------------------
+
+# What random comment text is made of: the characters that can close or bend a string
+# literal, escapes, control characters, and words of every length, so that a wrap at 88
+# columns can fall anywhere (between a backslash and what it escapes, inside `\N{...}`).
+_PIECES = st.sampled_from(['"', '"""', "'", "\\", "\\N{", "\\N{BULLET}", "}", "\\x", "\\u00e9",
+                           "\t", "\x00", "\x0b", "\x1b[2J", "\u2028", "\u202e", "\ufeff", "é",
+                           " ", "  ", "word", "w", "x" * 40, PAYLOAD, "\\\n"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(lead=st.integers(0, 100), pieces=st.lists(_PIECES, max_size=40))
+def test_any_comment_reads_back_from_the_docstrings(lead, pieces):
+    """The spec's opening comment lands in the module's and the class's docstrings: for
+    any text, at any offset from the 88-column wrap, the module parses, runs nothing, and
+    both docstrings say what the comment said (wrapped, its control characters spaces)."""
+    comment = "x" * lead + "".join(pieces)
+    lines = comment.split("\n")
+    text = "".join(f"# {line}\n" for line in lines) + "network t input 3x8x8\nconv3-8\nFC-2\n"
+    net = archc.analyze(Source("<docstring>", text))
+    source = archc.generate(net)
+    tree = check_generated(source, net)
+    assert not {"__import__", "system"} & set(code_outside_strings(source).split())
+    intended = " ".join(one_line(" ".join(line.strip() for line in lines)).split()) or "t"
+    module_doc = pyast.get_docstring(tree, clean=False)
+    class_doc = next(pyast.get_docstring(node, clean=False) for node in tree.body
+                     if isinstance(node, pyast.ClassDef) and node.name == "T")
+    for doc in (module_doc, class_doc):
+        title = doc.split("\n\n")[0] if intended != "t" else "t"
+        assert " ".join(title.split()) == intended
+
+
+# -- `use` reads specs in the spec's folder, and nothing else ------------------------------------
+
+
+SECRET = "the-secret-contents-8c1f"
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory):
+    """A spec folder beside a secret: links, pipes and devices that lead out of it."""
+    root = tmp_path_factory.mktemp("use")
+    (root / "secret.arch").write_text(f"{SECRET} {SECRET}\n")
+    (root / "secret.txt").write_text(f"{SECRET}\n")
+    folder = root / "specs"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "lib" / "ok.arch").write_text("block ok() { relu }\n")
+    (folder / "link.arch").symlink_to(root / "secret.arch")
+    (folder / "lib" / "up.arch").symlink_to(root)
+    (folder / "dir.arch").mkdir()
+    os.mkfifo(folder / "pipe.arch")
+    (folder / "null.arch").symlink_to("/dev/null")
+    return folder
+
+
+_TARGETS = st.sampled_from([
+    "/etc/shadow", "/etc/passwd", "/proc/kmsg", "/dev/zero", "/dev/stdin", "~/.bashrc",
+    "../secret.arch", "../secret.txt", "lib/../../secret.arch", "./../secret.arch",
+    "link.arch", "lib/up.arch/secret.arch", "pipe.arch", "null.arch", "dir.arch",
+    "secret.txt", "lib/ok.arch", "lib/ok", "lib//ok.arch", "", ".arch", "lib/ok.arch/",
+    "C:\\\\Windows\\\\x.arch", "\\\\\\\\server\\\\x.arch", "lib/../lib/ok.arch",
+    "lib/inception.arch", "../../specs/lib/inception.arch"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(targets=st.lists(_TARGETS, min_size=1, max_size=3))
+def test_use_never_reads_outside_the_spec_folder(hostile_folder, targets):
+    spec = hostile_folder / "main.arch"
+    uses = "".join(f'use "{t}"\n' for t in targets)
+    spec.write_text(f"network t input 3x8x8\n{uses}conv3-8\nFC-2\n")
+    with watchdog(30, "a hostile `use`"):
+        try:
+            archc.analyze(spec)
+        except archc.ArchcError as exc:
+            assert SECRET not in exc.render()
+            check_error(exc, spec.read_text(), str(spec))
+            return
+    allowed = {"lib/ok.arch", "lib//ok.arch", "lib/ok.arch/", "lib/../lib/ok.arch",
+               "lib/inception.arch"}
+    assert set(targets) <= allowed

@@ -5,6 +5,7 @@ checked by what they say, and tests/safety.py's watchdog turns a hang into a fai
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
@@ -153,3 +154,102 @@ def test_long_lines_are_shown_around_the_caret():
     message = refused(text)
     excerpt = message.split("\n")[1]
     assert len(excerpt) < 200 and "…" in excerpt
+
+
+# -- every command, not only analysis ------------------------------------------------------------
+
+
+def _calls(fn) -> int:
+    """Python and C function calls made by ``fn()``: a measure of work that, unlike
+    time, is the same on every machine and under any load."""
+    count = 0
+
+    def profile(frame, event, arg):
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+@pytest.mark.parametrize("layer", ["relu", "conv3-4 groups=2 act=none", "{ conv1-4; maxpool1 }",
+                                   "concat { conv1-2; conv1-2 }"])
+def test_work_grows_linearly_with_the_network(layer):
+    """Codegen walked back through every activation for every layer (4,990 activations
+    took 4.6 s to compile): doubling a network must not much more than double the work
+    of analysing, compiling or drawing it."""
+    from archc import codegen, render
+
+    def work(n: int) -> dict[str, int]:
+        text = HEAD.replace("3x8x8", "4x8x8") + f"{layer} ×{n}\nFC-2\n"
+        net = archc.analyze(Source("<l>", text))
+        return {"analyze": _calls(lambda: archc.analyze(Source("<l>", text))),
+                "compile": _calls(lambda: codegen.generate(net)),
+                "graph": _calls(lambda: render.dot(net))}
+    small, large = work(150), work(300)
+    for stage in small:
+        assert large[stage] / small[stage] < 2.3, (stage, small[stage], large[stage])
+
+
+@pytest.mark.parametrize("args", [["check"], ["compile", "-o", "t.py"], ["graph", "-o", "t.dot"],
+                                  ["stats", "--plot", "t.png", "--no-table"]])
+@pytest.mark.parametrize("body", [
+    "relu ×998\n" * 5,                                   # the most activations
+    "conv3-4 groups=2 act=none ×998\n" * 5,              # the most towers to draw
+    "conv3-4 ×1000\nconv3-4 ×1000\nconv3-4 ×490\n",      # the most layers with weights
+])
+def test_every_command_finishes_at_the_limits(run_cli, tmp_path, monkeypatch, args, body):
+    """Inputs within the limits took graph 16 s, plot 20 s and more; here each command
+    must be done well inside the hang watchdog (BENCHMARKS.md has the times)."""
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "worst.arch"
+    spec.write_text("network worst input 4x8x8\n" + body)
+    with watchdog(60, f"archc {args[0]} at the limits"):
+        code, _, err = run_cli(args[0], spec, *args[1:], "-q")
+    assert code == 0, err
+
+
+def test_dot_gets_a_time_limit(run_cli, tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.fail("these tests need Graphviz's dot (apt-get install graphviz)")
+    monkeypatch.setattr(limits, "RENDER_SECONDS", 0.01)
+    spec = tmp_path / "worst.arch"
+    spec.write_text("network worst input 4x8x8\n" + "conv3-4 groups=2 act=none ×998\n" * 5)
+    code, _, err = run_cli("graph", spec, "-o", tmp_path / "t.svg", "-q")
+    assert code == 2 and "took more than 0.01 s to draw this network" in err
+    assert "--collapse" in err and list(tmp_path.iterdir()) == [spec]
+
+
+def test_used_files_count_toward_the_size_limit(tmp_path):
+    """Each `use` cost no tokens, so thousands of 1 MiB files of comments took minutes:
+    the spec and every file it uses hold at most limits.MAX_BYTES together."""
+    half = "block b() { relu }\n" + "# comment\n" * (limits.MAX_BYTES // 20)
+    for name in ("one.arch", "two.arch"):
+        (tmp_path / name).write_text(half.replace("b()", f"{name[:3]}()"))
+    spec = tmp_path / "main.arch"
+    spec.write_text(HEAD + 'use "one.arch"\nuse "two.arch"\none()\n')
+    with pytest.raises(ParseError, match="this spec and the files it uses are longer than 1 MiB"):
+        archc.analyze(spec)
+    # The same file under another name is read once.
+    (tmp_path / "also_one.arch").hardlink_to(tmp_path / "one.arch")
+    spec.write_text(HEAD + 'use "one.arch"\nuse "also_one.arch"\n' * 100 + "one()\n")
+    assert archc.analyze(spec)
+
+
+def test_building_what_memory_cannot_hold_is_refused_before_allocating():
+    """`FC-16777216` after a 3×4096×4096 input is 3 PiB of weights: torch would try."""
+    with pytest.raises(archc.UsageError, match=r"844,424,946,909,184 parameters take 3\.0 PiB "
+                                               r"in float32, more than this machine's memory"):
+        archc.build("network t input 3x4096x4096\nFC-16777216\n")
+    with pytest.raises(archc.UsageError, match="68,870,514,496 parameters"):
+        archc.build("vgg_d", num_classes=limits.MAX_SIZE)
+    import torch
+
+    with torch.device("meta"):  # on the meta device nothing is allocated: anything goes
+        assert archc.build("network t input 3x4096x4096\nFC-16777216\n").fc.weight.is_meta

@@ -21,7 +21,7 @@ def wheel_site(tmp_path_factory):
     if build.returncode != 0 and "hatchling" in build.stderr:
         pytest.fail("building the wheel needs hatchling: pip install -e '.[dev]'")
     assert build.returncode == 0, build.stderr
-    (wheel,) = out.glob("archc-*.whl")
+    (wheel,) = out.glob("archc_cnn-*.whl")
     site = out / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)

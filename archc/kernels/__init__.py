@@ -64,7 +64,9 @@ def uses_triton(backend: str, x: torch.Tensor) -> bool:
 def _runnable(x: torch.Tensor, who: str, instead: str) -> None:
     """Raise, saying what to do, where Triton cannot run on ``x``."""
     if not triton_available():
-        raise RuntimeError(f"{who} needs the triton package: pip install triton")
+        from ..extras import install
+
+        raise RuntimeError(f"{who} needs the triton package: {install('triton')}")
     if not x.is_cuda and not interpreting():
         raise RuntimeError(
             f"{who} runs on a CUDA GPU, and this tensor is on the {x.device.type}; {instead}, "

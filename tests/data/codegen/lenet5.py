@@ -20,6 +20,7 @@ from torch import nn
 __all__ = ["Lenet5", "Lenet5Dense", "Model"]
 
 BACKENDS = ("torch", "triton", "auto")
+MAX_CLASSES = 16777216  # archc's limit on any one size
 
 
 # C3's connection table (lenet5.arch:27): the input maps each output map reads.
@@ -108,6 +109,22 @@ class Subsample2d(nn.Module):
         area = self.kernel_size[0] * self.kernel_size[1]
         total = F.avg_pool2d(x, self.kernel_size, self.stride) * area
         return total * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def check_arguments(num_classes: int, dropout: float | None, backend: str,
+                    dropout_may_be_none: bool) -> None:
+    """Refuse constructor arguments the network cannot be built with, before torch does."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
+            or not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:,}: "
+                         f"{num_classes!r}")
+    if dropout is None and dropout_may_be_none:
+        return
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+            or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a probability, at least 0 and below 1: {dropout!r}")
 
 
 def initialise(model: nn.Module, init: str, spec_init: dict[str, tuple]) -> None:
@@ -215,10 +232,7 @@ class Lenet5(nn.Module):
     def __init__(self, num_classes: int = 10, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
         super().__init__()
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
+        check_arguments(num_classes, dropout, backend, dropout_may_be_none=True)
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.C1 = nn.Conv2d(1, 6, kernel_size=5)  # conv5-6  (lenet5.arch:25)
@@ -302,10 +316,7 @@ class Lenet5Dense(nn.Module):
     def __init__(self, num_classes: int = 10, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
         super().__init__()
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
+        check_arguments(num_classes, dropout, backend, dropout_may_be_none=True)
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.C1 = nn.Conv2d(1, 6, kernel_size=5)  # conv5-6  (lenet5.arch:25)

@@ -19,6 +19,23 @@ from torch import nn
 __all__ = ["Nin", "Model"]
 
 BACKENDS = ("torch", "triton", "auto")
+MAX_CLASSES = 16777216  # archc's limit on any one size
+
+
+def check_arguments(num_classes: int, dropout: float | None, backend: str,
+                    dropout_may_be_none: bool) -> None:
+    """Refuse constructor arguments the network cannot be built with, before torch does."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) \
+            or not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:,}: "
+                         f"{num_classes!r}")
+    if dropout is None and dropout_may_be_none:
+        return
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+            or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a probability, at least 0 and below 1: {dropout!r}")
 
 
 def initialise(model: nn.Module, init: str, spec_init: dict[str, tuple]) -> None:
@@ -112,10 +129,7 @@ class Nin(nn.Module):
     def __init__(self, num_classes: int = 100, dropout: float | None = None,
                  init: str = "spec", backend: str = "torch") -> None:
         super().__init__()
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a whole number, at least 1: {num_classes!r}")
+        check_arguments(num_classes, dropout, backend, dropout_may_be_none=True)
         self.backend = backend
         self.hparams = {"num_classes": num_classes, "dropout": dropout}
         self.mlpconv1 = nn.Sequential(  # mlpconv1  (nin.arch:12)
