@@ -183,6 +183,7 @@ class _Elaborator:
         inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.input_loc or decl.loc)
         root = _ScopeB("network", decl.loc, text=decl.name)
         out = self._body(tuple(items), inp.id, root, _Ctx(env={}, tail=True))
+        self._check_softmax(out)
         names = _Namer(self.nodes).finish(root)
         nodes = tuple(
             ir.Node(id=n.id, name=names[n.id], layer=n.layer, inputs=n.inputs, text=n.text,
@@ -197,6 +198,21 @@ class _Elaborator:
             sides=sides, expects=tuple(_parse_expect(e) for e in expects),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
             init=self.init, spec_warnings=tuple(dict.fromkeys(self.warnings)))
+
+    def _check_softmax(self, out: int) -> None:
+        """A soft-max only ends the network or a side output (generated modules leave it to
+        the loss, and return logits): one anywhere else is refused."""
+        final = set()
+        for node_id in [out, *(node.id for _, node, _, _ in self.sides)]:
+            node = self.nodes[node_id]
+            while isinstance(node.layer, (ir.Softmax, ir.Dropout)):
+                final.add(node.id)
+                node = self.nodes[node.inputs[0]]
+        for node in self.nodes:
+            if isinstance(node.layer, ir.Softmax) and node.id not in final:
+                raise _error("a soft-max can only end the network or a side output", node.loc,
+                             hint="archc leaves the final soft-max to the loss; it has no "
+                                  "soft-max inside a network")
 
     def _declare(self, spec: ast.Spec, stack: tuple[str, ...], loaded: set, main: bool):
         """Collect blocks and tables from ``spec`` and, first, from the files it uses."""
