@@ -233,11 +233,13 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
                 target.node(ids[0], drawing.label(box, None), fillcolor=colour,
                             style=style)
                 continue
-            with target.subgraph() as row:  # the towers side by side
-                row.attr(rank="same")
-                for tower, name in enumerate(ids):
-                    row.node(name, drawing.label(box, tower), fillcolor=colour,
-                             style=style)
+            # The towers side by side: an anonymous `{ rank=same ... }`, written into the
+            # body directly (a subgraph object per row costs more than the row itself).
+            target.body.append("\t{\n\t\trank=same\n")
+            for tower, name in enumerate(ids):
+                target.node(name, drawing.label(box, tower), fillcolor=colour, style=style)
+                target.body[-1] = "\t" + target.body[-1]  # indented inside the braces
+            target.body.append("\t}\n")
 
     def emit_scope(target, scope: ir.Scope):
         for child in scope.children:
