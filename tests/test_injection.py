@@ -226,3 +226,14 @@ def test_use_never_reads_outside_the_spec_folder(hostile_folder, targets):
     allowed = {"lib/ok.arch", "lib//ok.arch", "lib/ok.arch/", "lib/../lib/ok.arch",
                "lib/inception.arch"}
     assert set(targets) <= allowed
+
+
+@pytest.mark.parametrize("name", ["odd\\", "odd\\.arch", 'odd"', "odd\\\\\\"])
+def test_a_file_name_ending_in_a_backslash_still_gives_a_valid_dot_file(name, tmp_path, run_cli):
+    if shutil.which("dot") is None:
+        pytest.fail("this test needs Graphviz's dot (apt-get install graphviz)")
+    spec = tmp_path / name
+    spec.write_text(HEAD + "conv3-8\nFC-2\n", encoding="utf-8")
+    assert run_cli("graph", spec, "-o", tmp_path / "t.dot")[0] == 0
+    done = subprocess.run(["dot", "-Tcanon", str(tmp_path / "t.dot")], capture_output=True)
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
