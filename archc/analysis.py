@@ -21,7 +21,8 @@ FLOPs — every arithmetic operation, and each exp/tanh/pow, counted as one:
                    the window zero-padded at the channel ends, as PyTorch evaluates it
     batch norm     2 per element (inference: folded into one multiply and one add)
     soft-max       3·C − 1 per vector (exp, sum, divide; the max-shift is not counted)
-    dropout, concat, input: 0
+    add            one addition per element for each branch after the first
+    dropout, concat, identity, input: 0
 
 Neurons ("activations" in JSON) — output elements of the layers with weights (conv, FC,
     subsample), which is how AlexNet's "650,000 neurons" is counted.
@@ -30,9 +31,14 @@ Receptive field — per axis, size r, effective stride j and effective padding P
     Norris & Sim, "Computing Receptive Fields of Convolutional Neural Networks", Distill
     2019): r ← r + (k−1)·j, P ← P + p·j, j ← j·s.  An FC layer or global pooling over an
     H×W map is a kernel of H×W.  Where branches join, the field is the union of the
-    branches' fields, provided their strides agree; branches whose fields are not centred
-    alike are reported in ``rf_note``.  Adaptive pooling with uneven windows has no
-    receptive field in this sense, and neither does anything after it.
+    branches' fields (a concat's or an add's), provided their strides agree; branches
+    whose fields are not centred alike are reported in ``rf_note``.  Adaptive pooling
+    with uneven windows has no receptive field in this sense, and neither does anything
+    after it.
+
+Memory — what a network needs to run and to train, and exactly which tensors each kind of
+    layer keeps for the backward pass — is counted from this analysis by
+    :mod:`archc.memory`.
 """
 
 from __future__ import annotations
@@ -143,8 +149,12 @@ def _sliding(node: ir.Node, shape: ir.Shape, kernel: ir.Pair, stride: ir.Pair, p
                          "strided or pooling layers before this one")
     if ceil:  # the spec asked for ceil mode: the last window may hang over, by design
         return out
+    # Rows past the last window that the input really has; a window smaller than its
+    # stride skips s − k rows between windows by design (a 1×1/2 projection shortcut), so
+    # only more than that at the end is a loss.
     unread = tuple((n + 2 * p - k) % s - p for n, k, s, p in zip(sizes, kernel, stride, pad))
-    if max(unread) > 0:
+    skipped = tuple(max(s - k, 0) for k, s in zip(kernel, stride))
+    if any(u > gap for u, gap in zip(unread, skipped)):
         rows, cols = max(unread[0], 0), max(unread[1], 0)
         lost = " and ".join(part for part in (
             f"{rows} row{'s' if rows != 1 else ''}" if rows else "",
@@ -351,19 +361,21 @@ def _same_size(node: ir.Node, ins: list[ir.Info], net: ir.Network, what: str, ke
 def _branches(node: ir.Node, net: ir.Network) -> list[tuple[str, Loc]]:
     """How each branch joined at ``node`` is called in messages — its label, or `branch N
     (line L)` — and where it is written."""
-    scope = net.scope(node.name)
-    children = [c for c in scope.children if c != node.id] if scope else []
-    if len(children) != len(node.inputs):  # not a scope of branches: name the inputs
-        return [(f"`{net.nodes[i].name}`", net.nodes[i].loc) for i in node.inputs]
     branches = []
-    for number, child in enumerate(children, 1):
-        path = child.path if isinstance(child, ir.Scope) else net.nodes[child].name
-        loc = child.loc if isinstance(child, ir.Scope) else net.nodes[child].loc
-        local = path.rsplit(".", 1)[-1]
-        if local.isdigit():  # unlabelled: numbered as a person counts, with its line
-            branches.append((f"branch {number} (line {loc.line})", loc))
+    for number, chain in enumerate(net.branches(node), 1):
+        if not chain:  # it reads the join's input directly
+            branches.append((f"branch {number}", net.nodes[node.inputs[number - 1]].loc))
+            continue
+        first = chain[0]
+        if isinstance(first, ir.Scope):
+            loc, local, labelled = first.loc, first.name, not first.name.isdigit()
         else:
+            loc, local = net.nodes[first].loc, net.nodes[first].name.rsplit(".", 1)[-1]
+            labelled = net.nodes[first].labelled
+        if labelled and len(chain) == 1:
             branches.append((f"`{local}`", loc))
+        else:  # numbered as a person counts, with its line
+            branches.append((f"branch {number} (line {loc.line})", loc))
     return branches
 
 
@@ -392,6 +404,21 @@ def _union(node: ir.Node, ins: list[ir.Info], net: ir.Network):
     return rf, note
 
 
+def _add(node, ins, warnings, net):
+    _same_size(node, ins, net, "shape", lambda s: (s.channels, s.height, s.width, s.flat),
+               "a residual join adds its branches element by element, so they must have "
+               "the same shape; a shortcut that changes it needs a projection, e.g. "
+               "`downsample { conv1-256/2; bn }`")
+    shape = ins[0].shape
+    rf, note = _union(node, ins, net)
+    return ir.Info(shape=shape, flops=(len(ins) - 1) * shape.size, rf=rf, rf_note=note)
+
+
+def _identity(node, ins, warnings, net):
+    (src,) = ins
+    return _same(src)
+
+
 def _fused(node, ins, warnings, net):
     """A fused chain: its stages' rules in turn, their counts added up."""
     layer: ir.Fused = node.layer
@@ -414,5 +441,6 @@ _RULES = {
     ir.Input: _input, ir.Conv: _conv, ir.Pool: _pool, ir.Subsample: _subsample,
     ir.GlobalAvgPool: _gap, ir.AdaptiveAvgPool: _adaptive, ir.Linear: _linear,
     ir.LRN: _lrn, ir.Activation: _activation, ir.BatchNorm: _batchnorm,
-    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Fused: _fused,
+    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add,
+    ir.Identity: _identity, ir.Fused: _fused,
 }

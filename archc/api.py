@@ -165,6 +165,8 @@ def _fits(params: int, dtype, device) -> None:
     """Raise if ``params`` parameters of ``dtype`` exceed the memory of ``device``."""
     import torch
 
+    from . import stats
+
     size = params * dtype.itemsize
     if device.type == "cuda":
         memory = torch.cuda.get_device_properties(device).total_memory
@@ -176,19 +178,8 @@ def _fits(params: int, dtype, device) -> None:
             return
         where = "this machine's memory"
     if size > memory:
-        raise UsageError(f"the network's {params:,} parameters take {_bytes(size)} in "
+        raise UsageError(f"the network's {params:,} parameters take {stats.size(size)} in "
                          f"{str(dtype).removeprefix('torch.')}, more than {where} "
-                         f"({_bytes(memory)})",
+                         f"({stats.size(memory)})",
                          hint="archc.analyze counts a network without building it; build "
                               "on the meta device (with torch.device('meta')) to inspect it")
-
-
-def _bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if size < 1024 or unit == "PiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError
-
-
-__all__ = ["analyze", "build", "generate", "load", "load_source", "parse_input"]

@@ -63,6 +63,16 @@ class Concat:
 
 
 @dataclass(frozen=True, eq=False)
+class Add:
+    """`add { ... }`: each item is a parallel branch; outputs are summed element-wise (a
+    residual join), then the network's activation follows unless ``act=`` says otherwise."""
+
+    options: tuple[Option, ...]
+    body: tuple["Item", ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, eq=False)
 class Side:
     """`side { ... }`: a training-only side output (GoogLeNet's auxiliary classifiers)."""
 
@@ -71,7 +81,7 @@ class Side:
     loc: Loc
 
 
-Thing = Union[Layer, Group, Concat, Side]
+Thing = Union[Layer, Group, Concat, Add, Side]
 
 
 @dataclass(frozen=True, eq=False)

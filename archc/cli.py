@@ -183,6 +183,17 @@ def _configure_stats(parser: argparse.ArgumentParser):
                         help="let --plot overwrite FILE even if archc did not write it")
     parser.add_argument("--no-table", action="store_true",
                         help="print no table (with --plot: only draw the chart)")
+    memory = parser.add_argument_group(
+        "memory", "what the network needs to run and to train (any of these shows it)")
+    memory.add_argument("--memory", action="store_true", help="at the defaults below")
+    memory.add_argument("--batch", type=_whole(1, 1 << 20), help="images per batch (default 1)")
+    memory.add_argument("--dtype", choices=("fp32", "bf16", "fp16"),
+                        help="of parameters and activations (default fp32)")
+    memory.add_argument("--optimizer", choices=("sgd", "momentum", "adam"),
+                        help="whose state training keeps (default momentum: SGD with momentum)")
+    memory.add_argument("--device", choices=("cuda", "cpu"),
+                        help="where it runs: dropout's mask is a byte per element on a GPU, "
+                             "an activation's size on the CPU (default cuda)")
     _quiet(parser)
 
 
@@ -196,8 +207,15 @@ def _stats(args) -> int:
         from . import plot
 
         plot.check(args.plot, args.force)  # before the table, not after it
+    settings = None
+    if args.memory or any(v is not None for v in (args.batch, args.dtype, args.optimizer,
+                                                   args.device)):
+        defaults = stats.Memory()
+        settings = stats.Memory(args.batch or defaults.batch, args.dtype or defaults.dtype,
+                                args.optimizer or defaults.optimizer,
+                                args.device or defaults.device)
     if not args.no_table:
-        sys.stdout.write(stats.render(nets, args.format, args.all))
+        sys.stdout.write(stats.render(nets, args.format, args.all, settings))
     if args.plot:
         written = plot.plot(nets, args.plot, force=args.force)
         print(f"wrote {written}", file=sys.stderr)

@@ -198,7 +198,7 @@ class _Network:
         """Each node's output channel count as code: `num_classes` where it follows from
         the classifier (through layers that keep the channels), else the number."""
         keeps = (ir.Activation, ir.BatchNorm, ir.Dropout, ir.Softmax, ir.Pool, ir.LRN,
-                 ir.GlobalAvgPool, ir.AdaptiveAvgPool, ir.Subsample)
+                 ir.GlobalAvgPool, ir.AdaptiveAvgPool, ir.Subsample, ir.Add, ir.Identity)
         codes: dict[int, str] = {}
         for node in self.nodes:  # in topological order: a node's input comes first
             if node.id in self.classes_layers:
@@ -265,8 +265,8 @@ class _Network:
                     f"beta={layer.beta!r}, k={layer.k!r})")
         if isinstance(layer, ir.Activation):
             if layer.function == "relu":
-                shared = len(self.users[src_id]) > 1 or src_id == 0
-                return "nn.ReLU()" if shared else "nn.ReLU(inplace=True)"
+                in_place = ir.runs_in_place(self.net, node, self.users)
+                return "nn.ReLU(inplace=True)" if in_place else "nn.ReLU()"
             if layer.function == "scaled_tanh":
                 self.helpers.add("scaled_tanh")
                 return "ScaledTanh()"
@@ -310,6 +310,8 @@ class _Network:
             return [f"{self._module(node)}  {self._comment(node)}"]
         where = f"# {one_line(child.text)}  ({_where(child.loc, self.spec_dir)})" if child.loc else ""
         entries = self._entries(child, root_child=parent.kind == "network")
+        if child.kind == "add":
+            return self._add_expression(child, where)
         if child.kind == "concat":
             self.helpers.add("concat")
             if all(re.fullmatch(r"[A-Za-z_]\w*", name) for name, _ in entries):
@@ -382,17 +384,70 @@ class _Network:
             if self._needs_flatten(first.id):
                 flat = self.nodes[first.inputs[0]].info.shape.size
                 lines.append(f"x = torch.flatten(x, 1)  # N x {flat}")
-            shape = _shape_comment(last.info.shape)
+            shape = _shape_comment(self._returned(last.info.shape))
             if last.side is not None:
-                lines.append(f"{name} = self.{name}(x) if self.training else None  # {shape}")
+                call = f"self.{name}(x)"
+                if self._returned(last.info.shape) != last.info.shape:
+                    call = f"torch.flatten({call}, 1)"
+                lines.append(f"{name} = {call} if self.training else None  # {shape}")
             else:
-                lines.append(f"x = self.{name}(x)  # {shape}")
+                lines.append(f"x = self.{name}(x)  # {_shape_comment(last.info.shape)}")
+        out = self.nodes[self.net.output].info.shape
+        if self._returned(out) != out:
+            lines.append(f"x = torch.flatten(x, 1)  # {_shape_comment(self._returned(out))}")
         if self.net.sides:
             names = ", ".join(s.name for s in self.net.sides)
             outputs = f"{self.dense_of or self.cls}Outputs"
             lines += ["if self.training:", f"    return {outputs}(x, {names})"]
         lines.append("return x")
         return lines
+
+    def _returned(self, shape: ir.Shape) -> ir.Shape:
+        """What ``forward`` returns for an output of ``shape``: N×C logits where the network
+        ends in a 1×1 map (global average pooling, a 1×1 convolution over it), as
+        cross_entropy wants them; the fully-convolutional twin returns its score map."""
+        if self.dense_of or shape.flat or (shape.height, shape.width) != (1, 1):
+            return shape
+        return ir.Shape(shape.channels, 1, 1, flat=True)
+
+    def _add_expression(self, scope: ir.Scope, where: str) -> list[str]:
+        """An `add` scope as `Add(branches=..., after=..., name=module, ...)`: its own
+        layers, each branch as the sequence of them it runs, and what follows the sum."""
+        self.helpers.add("add")
+        join = next(self.nodes[c] for c in scope.children
+                    if isinstance(c, int) and isinstance(self.nodes[c].layer, ir.Add))
+        modules: dict[Union[ir.Scope, int], tuple[str, list[str]]] = {}
+        flattens: dict[int, str] = {}
+        for child in scope.children:
+            if isinstance(child, int) and not ir.emits_module(self.nodes[child].layer):
+                continue
+            if isinstance(child, int) and self._needs_flatten(child):
+                flattens[child] = f"flatten_{len(flattens) + 1}" if flattens else "flatten"
+            name = child.name if isinstance(child, ir.Scope) else self._local(child, scope)
+            modules[child] = (name, self._expression(child, scope))
+        plan = []
+        for chain in self.net.branches(join):
+            steps = []
+            for part in chain:
+                if part in flattens:
+                    steps.append(flattens[part])
+                if part in modules:
+                    steps.append(modules[part][0])
+            plan.append(steps)
+        position = scope.children.index(join.id)
+        after = [modules[c][0] for c in scope.children[position + 1:] if c in modules]
+        lines = [f"Add(  {where}" if where else "Add(", "    branches=("]
+        lines += [f"        ({', '.join(json.dumps(s) for s in steps)}{',' * (len(steps) == 1)}),"
+                  for steps in plan]
+        lines.append("    ),")
+        if after:
+            lines.append(f"    after=({', '.join(json.dumps(a) for a in after)},),")
+        entries = []
+        for child, (name, body) in modules.items():
+            if child in flattens:
+                entries.append((flattens[child], ["nn.Flatten()"]))
+            entries.append((name, body))
+        return lines + self._call("", entries, ")", "", lambda n: f"{n}=")[1:]
 
     # -- the template's view -----------------------------------------------------------------
 

@@ -344,6 +344,8 @@ class _Elaborator:
             return self._body(thing.body, cur, group, ctx)
         if isinstance(thing, ast.Concat):
             return self._concat(thing, label, label_loc, cur, scope, ctx, repeat)
+        if isinstance(thing, ast.Add):
+            return self._add_join(thing, label, label_loc, cur, scope, ctx, repeat)
         return self._side(thing, label, label_loc, cur, scope, ctx, repeat)
 
     def _spend(self, loc: Loc) -> None:
@@ -400,6 +402,47 @@ class _Elaborator:
         node = self._add(ir.Concat(), tuple(outputs), "concat", concat.loc, ctx)
         joined.add_node(node)
         return node.id
+
+    def _add_join(self, thing: ast.Add, label, label_loc, cur, scope, ctx, repeat) -> int:
+        """`add { ... }`: branches from the same input, summed.  A labelled branch is a
+        submodule of its own (`downsample { conv1-256/2; bn }`); an unlabelled one lies in
+        the join's scope itself, its layers named by kind, so that a residual unit reads
+        `conv1, bn1, ..., downsample` as torchvision's do.  A branch's last layer gets no
+        activation; the sum gets the network's, unless `act=` says otherwise."""
+        function = None if ctx.tail else self.activation
+        for opt in thing.options:
+            if opt.key != "act":
+                raise _error(f"`add` takes only act=..., not `{opt.key}`", opt.loc,
+                             hint="act=relu, act=none, ...: the activation after the sum")
+            function = _convert(vocabulary.activation, opt)
+        if len(thing.body) < 2:
+            raise _error("`add` needs two or more branches", thing.loc,
+                         hint="a residual unit is `add { { conv3-64; conv3-64 }; identity }`")
+        joined = _ScopeB("add", thing.loc, text="add", repeat=repeat)
+        scope.add_scope(joined, label, label_loc)
+        outputs = []
+        for item in thing.body:
+            if isinstance(item.thing, ast.Side):
+                raise _error("a side output cannot be a branch of `add`", item.loc)
+            branch_label = item.label
+            if isinstance(item.thing, ast.Group) and item.thing.name is not None:
+                branch_label = item.thing.name
+            target = joined
+            if branch_label is not None:
+                _check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
+                target = _ScopeB("branch", item.loc, text=branch_label)
+                joined.add_scope(target, branch_label, item.label_loc or item.loc)
+            inner = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
+            inner_item = replace(item, label=None, label_loc=None, thing=inner)
+            outputs.append(self._item(inner_item, cur, target, replace(ctx, tail=True)))
+        node = self._add(ir.Add(), tuple(outputs), "add", thing.loc, ctx)
+        joined.add_node(node)
+        if function is None:
+            return node.id
+        after = self._add(ir.Activation(function), (node.id,), function.replace("_", "-"),
+                          thing.loc, ctx, implicit=True, repeat=repeat)
+        joined.add_node(after)
+        return after.id
 
     def _side(self, thing: ast.Side, label, label_loc, cur, scope, ctx, repeat) -> int:
         if ctx.side is not None:
@@ -658,6 +701,9 @@ class _Elaborator:
     def _build_activation(self, layer, word, typed, written):
         return ir.Activation(vocabulary.ACTIVATION_WORDS[layer.word.lower()])
 
+    def _build_identity(self, layer, word, typed, written):
+        return ir.Identity()
+
 
 # -- naming ------------------------------------------------------------------------------
 
@@ -713,17 +759,20 @@ class _Namer:
                 entries.append((child, *self._collapse(child.scope)))
         _check_duplicates(entries)
         labels = {child.label for child, _, _ in entries if child.label}
+        # At the top level and inside an `add` (as in torchvision's residual units),
+        # unlabelled things are named after their kind; elsewhere by their position.
+        by_kind = is_root or scope.kind == "add"
         bases = Counter(self._base(t) for c, t, _ in entries
-                        if c.label is None and (is_root or not self._positional(t)))
+                        if c.label is None and (by_kind or not self._positional(t)))
         counters: Counter = Counter()
         position = 0
         for child, target, absorbed in entries:
             positional = self._positional(target)
-            if isinstance(target, _NodeB) and isinstance(target.layer, ir.Concat):
-                local = None  # the concat node is named after its scope
+            if isinstance(target, _NodeB) and isinstance(target.layer, ir.JOINS):
+                local = None  # the join is named after its scope
             elif child.label is not None:
                 local = child.label
-            elif positional and not is_root:
+            elif positional and not by_kind:
                 local = str(position)
             else:
                 base = self._base(target)
@@ -760,7 +809,7 @@ class _Namer:
     def _base(target) -> str:
         if isinstance(target, _NodeB):
             return target.layer.op
-        if target.kind == "block":
+        if target.block is not None:  # a block call, though folded into its concat or add
             return target.block
         return target.kind
 

@@ -38,7 +38,8 @@ class Shape:
         return self.channels * self.height * self.width
 
     def as_list(self) -> list[int]:
-        return [self.channels, self.height, self.width]
+        """[C, H, W], or [C] for a vector."""
+        return [self.channels] if self.flat else [self.channels, self.height, self.width]
 
     def __str__(self) -> str:
         if self.flat:
@@ -180,6 +181,20 @@ class Concat:
     op: ClassVar[str] = "concat"
 
 
+@dataclass(frozen=True)
+class Add:
+    """Sums its inputs element-wise (a residual join: He et al. 2016's shortcut connection)."""
+
+    op: ClassVar[str] = "add"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Passes its input on unchanged (an identity shortcut)."""
+
+    op: ClassVar[str] = "identity"
+
+
 FUSED_LRN_MAX = 16
 """The widest LRN window the fused kernel computes: each channel tile recomputes size − 1
 halo channels, so a wider window is left to PyTorch, after the kernel."""
@@ -201,7 +216,10 @@ class Fused:
 
 
 Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
-              Activation, BatchNorm, Dropout, Softmax, Concat, Fused]
+              Activation, BatchNorm, Dropout, Softmax, Concat, Add, Identity, Fused]
+
+JOINS = (Concat, Add)
+"""Layers that join parallel branches: each input is the output of one branch."""
 
 WEIGHTED = (Conv, Linear, Subsample)
 """Layers with trainable weights; the network's activation follows them by default."""
@@ -211,7 +229,16 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh")
 
 def emits_module(layer: Layer) -> bool:
     """Whether generated code holds this layer as a submodule (and so gives it a name)."""
-    return not isinstance(layer, (Input, Softmax, Concat))
+    return not isinstance(layer, (Input, Softmax, Concat, Add, Identity))
+
+
+def runs_in_place(net: "Network", node: "Node", users: dict[int, list[int]]) -> bool:
+    """Whether generated code runs this ReLU in place (``nn.ReLU(inplace=True)``): where
+    nothing else reads its input, and the input is not the network's own."""
+    if not (isinstance(node.layer, Activation) and node.layer.function == "relu"):
+        return False
+    source = node.inputs[0]
+    return len(users[source]) == 1 and not isinstance(net.nodes[source].layer, Input)
 
 
 # -- the graph -----------------------------------------------------------------------------
@@ -291,7 +318,7 @@ class Scope:
 
     name: str
     path: str
-    kind: str  # network | group | block | concat | branch | side
+    kind: str  # network | group | block | concat | add | branch | side
     children: tuple[Union["Scope", int], ...]
     text: str = ""
     loc: Loc | None = None
@@ -377,6 +404,29 @@ class Network:
     def class_name(self) -> str:
         """The class generated code defines for this network: `vgg_d` → `VggD`."""
         return class_name(self.name)
+
+    def branches(self, join: Node) -> list[list[Union[Scope, int]]]:
+        """The parts of ``join``'s scope that make up each of its branches, in the order
+        of its inputs: the direct children (node ids and nested scopes) that lead from
+        the scope's input to that input of the join.  A concat's branch is one child;
+        an add's unlabelled branches lie in its scope itself, a chain of children; an
+        identity branch is its Identity node (or nothing, where a branch reads the
+        scope's input directly)."""
+        scope = self.scope(join.name)
+        owner: dict[int, Union[Scope, int]] = {}
+        for child in scope.children if scope is not None else ():
+            for node_id in (child.node_ids() if isinstance(child, Scope) else (child,)):
+                owner[node_id] = child
+        branches = []
+        for start in join.inputs:
+            chain, at = [], start
+            while at in owner and owner[at] != join.id:
+                child = owner[at]
+                chain.append(child)
+                first = min(child.node_ids()) if isinstance(child, Scope) else child
+                at = self.nodes[first].inputs[0]
+            branches.append(chain[::-1])
+        return branches
 
     def consumers(self) -> dict[int, list[int]]:
         """For each node id, the ids of the nodes that read its output."""

@@ -206,6 +206,13 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         return ParseError("this `}` closes nothing", loc)
 
     hint = None
+    keyword_label = re.search(r"(?:^|[;{]|\s)(concat|add|side)\s*$", source.line(line)[:column - 1])
+    if what == "`:`" and keyword_label:
+        word = keyword_label.group(1)
+        start = keyword_label.start(1) + 1
+        return ParseError(f"`{word}` is a keyword and cannot be a label",
+                          Loc(source, line, start, line, start + len(word)),
+                          hint=f"call it something else, e.g. `{word}_1:`")
     nested = re.search(r"[{;]\s*(network|use|default|activation|init|block|table|expect)\b",
                        source.line(line)[:column])
     if nested:
@@ -380,6 +387,10 @@ class _ToAst(Transformer):
 
     def concat(self, meta, body):
         return ast.Concat(body, self._loc(meta))
+
+    def add(self, meta, *rest):
+        *options, body = rest
+        return ast.Add(tuple(options), body, self._loc(meta))
 
     def side(self, meta, *rest):
         *options, body = rest

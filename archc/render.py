@@ -41,6 +41,7 @@ _KINDS = {
     "dropout": ("#f3f3f3", "dropout"),
     "softmax": ("#f4cccc", "soft-max"),
     "concat": ("#d9ead3", "concat"),
+    "add": ("#d9ead3", "sum (residual)"),
 }
 
 
@@ -50,7 +51,8 @@ def _kind(layer: ir.Layer) -> str:
     if isinstance(layer, (ir.LRN, ir.BatchNorm)):
         return "norm"
     return {"input": "input", "conv": "conv", "subsample": "subsample", "fc": "fc",
-            "dropout": "dropout", "softmax": "softmax", "concat": "concat"}.get(layer.op, "activation")
+            "dropout": "dropout", "softmax": "softmax", "concat": "concat",
+            "add": "add"}.get(layer.op, "activation")
 
 
 @dataclass
@@ -126,6 +128,9 @@ class _Drawing:
                 box.folded += (node.text,)
                 box.params += node.info.params
                 box.shape, box.rf = node.info.shape, node.info.rf
+                self.rep[node.id] = self.rep[node.inputs[0]]
+                continue
+            if isinstance(node.layer, ir.Identity):  # a shortcut: an edge, not a box
                 self.rep[node.id] = self.rep[node.inputs[0]]
                 continue
             self.rep[node.id] = node.id
@@ -229,6 +234,11 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
             colour = _KINDS[_kind(box.node.layer)][0]
             style = "rounded,filled,dashed" if box.node.side else "rounded,filled"
             ids = drawing.box_ids(box_id)
+            if isinstance(box.node.layer, ir.Add):  # ⊕, with what follows the sum beside it
+                extra = {"xlabel": _text([" · ".join(box.folded)])} if box.folded else {}
+                target.node(ids[0], "+", shape="circle", fillcolor=colour, style="filled",
+                            fontsize="12", width="0.3", fixedsize="true", **extra)
+                continue
             if len(ids) == 1:
                 target.node(ids[0], drawing.label(box, None), fillcolor=colour,
                             style=style)
@@ -253,7 +263,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
                                  color="#999999", fontcolor="#333333")
                     emit_boxes(cluster, child.path)
                     emit_scope(cluster, child)
-                    if child.kind == "concat":
+                    if child.kind in ("concat", "add"):
                         _branches_in_order(cluster, child, drawing)
             else:
                 emit_scope(target, child)
@@ -297,11 +307,14 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
 def _branches_in_order(cluster, scope: ir.Scope, drawing: _Drawing):
     """The first box of each branch on one rank, in the spec's order (dot's crossing
     minimisation would otherwise shuffle them inside a cluster)."""
+    join = next(drawing.net.nodes[c] for c in scope.children
+                if isinstance(c, int) and isinstance(drawing.net.nodes[c].layer, ir.JOINS))
     heads = []
-    for child in scope.children:
-        ids = list(child.node_ids()) if isinstance(child, ir.Scope) else [child]
+    for chain in drawing.net.branches(join):
+        ids = [i for part in chain
+               for i in (part.node_ids() if isinstance(part, ir.Scope) else (part,))]
         boxes = [i for i in ids if i in drawing.boxes]
-        if boxes and not isinstance(drawing.boxes[boxes[0]].node.layer, ir.Concat):
+        if boxes:
             heads.append(drawing.box_ids(boxes[0])[0])
     if len(heads) < 2:
         return
@@ -328,7 +341,7 @@ def _cluster_paths(net: ir.Network, drawing: _Drawing) -> set[str]:
     collapsed repeat are not drawn at all."""
     chosen = set()
     for scope in net.root.walk():
-        if scope.kind in ("group", "block", "concat", "side") and scope.path:
+        if scope.kind in ("group", "block", "concat", "add", "side") and scope.path:
             if drawing.collapse and scope.repeat is not None and scope.repeat.index > 0:
                 continue
             if any(node_id in drawing.boxes for node_id in scope.node_ids()):

@@ -6,9 +6,14 @@ tools and list every IR node.  The JSON layout is a contract::
 
     {"network": str, "input": [C, H, W],
      "totals": {"params": int, "macs": int, "flops": int, "activations": int, ...},
+     "memory": {"batch": int, "dtype": str, "optimizer": str, "device": str,
+                "parameters": int, "buffers": int, "gradients": int, "optimizer_state": int,
+                "saved_for_backward": int, "training": int,
+                "inference_activations_peak": int, "inference": int},   # bytes
      "layers": [{"name": str, "op": str, "text": str, "source": "file:line",
-                 "output": [C, H, W], "params": int, "macs": int,
-                 "rf": {"size": [h, w], "stride": [h, w], "padding": [h, w]} | null, ...}]}
+                 "output": [C, H, W] or [C] for a vector, "params": int, "macs": int,
+                 "rf": {"size": [h, w], "stride": [h, w], "padding": [h, w]} | null,
+                 "output_bytes": int, ...}]}
 
 Given several networks, ``table``/``markdown``/``csv`` compare them side by side (VGG's
 Table 2 from ``specs/vgg_*.arch``) and ``json`` is a list of the single-network objects.
@@ -16,25 +21,47 @@ Table 2 from ``specs/vgg_*.arch``) and ``json`` is a list of the single-network 
 
 from __future__ import annotations
 
-from . import analysis, ir
+from dataclasses import dataclass
+
+from . import analysis, ir, memory
 from .verify import format_rf
 
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def render(nets: list[ir.Network], fmt: str = "table", show_all: bool = False) -> str:
-    """The report for one network, or the comparison of several."""
+@dataclass(frozen=True)
+class Memory:
+    """What to count memory for (``archc stats --batch --dtype --optimizer --device``)."""
+
+    batch: int = 1
+    dtype: str = "fp32"
+    optimizer: str = "momentum"
+    device: str = "cuda"
+
+    def of(self, net: ir.Network) -> memory.Memory:
+        return memory.estimate(net, self.batch, self.dtype, self.optimizer, self.device)
+
+    def __str__(self) -> str:
+        optimizer = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam"}[self.optimizer]
+        where = "a GPU" if self.device == "cuda" else "the CPU"
+        return f"batch {self.batch}, {self.dtype}, {optimizer}, on {where}"
+
+
+def render(nets: list[ir.Network], fmt: str = "table", show_all: bool = False,
+           memory: Memory | None = None) -> str:
+    """The report for one network, or the comparison of several; with ``memory``, what
+    each needs to run and to train (JSON has it always, at ``Memory()``'s defaults)."""
     if fmt == "json":
         import json
 
-        data = [as_json(net) for net in nets]
+        data = [as_json(net, memory or Memory()) for net in nets]
         return json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n"
     if len(nets) == 1:
         net = nets[0]
         if fmt == "csv":
-            return _csv(_layer_rows(net))
-        return _layers(net, fmt, show_all)
-    return _comparison(nets, fmt)
+            return _csv(_layer_rows(net, memory))
+        return _layers(net, fmt, show_all, memory)
+    return _comparison(nets, fmt, memory)
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -51,9 +78,18 @@ def _rf_json(rf: ir.ReceptiveField | None):
     return {"size": list(rf.size), "stride": list(rf.stride), "padding": list(rf.padding)}
 
 
-def as_json(net: ir.Network) -> dict:
+def _memory_json(m: memory.Memory) -> dict:
+    return {"batch": m.batch, "dtype": m.dtype, "optimizer": m.optimizer, "device": m.device,
+            "parameters": m.parameters, "buffers": m.buffers, "gradients": m.gradients,
+            "optimizer_state": m.optimizer_state, "saved_for_backward": m.saved,
+            "training": m.training, "inference_activations_peak": m.inference_peak,
+            "inference": m.inference}
+
+
+def as_json(net: ir.Network, settings: Memory = Memory()) -> dict:
     """The network as the JSON contract describes it (see the module docstring)."""
     names = {node.id: node.name for node in net.nodes}
+    needs = settings.of(net)
     layers = []
     for node in net.nodes:
         info = node.info
@@ -64,6 +100,7 @@ def as_json(net: ir.Network) -> dict:
             "weights": info.weights, "biases": info.biases, "flops": info.flops,
             "activations": info.neurons, "inputs": [names[i] for i in node.inputs],
             "implicit": node.implicit, "side": node.side,
+            "output_bytes": needs.outputs[node.id],
         })
     return {
         "network": net.name,
@@ -72,6 +109,7 @@ def as_json(net: ir.Network) -> dict:
         "totals": _totals_json(analysis.totals(net)),
         "inference": _totals_json(analysis.totals(net, inference=True)),
         "sides": [{"name": s.name, "output": names[s.node], "weight": s.weight} for s in net.sides],
+        "memory": _memory_json(needs),
         "layers": layers,
         "warnings": [w.message for w in net.warnings],
     }
@@ -80,7 +118,8 @@ def as_json(net: ir.Network) -> dict:
 # -- one network -------------------------------------------------------------------------------
 
 
-def _layer_rows(net: ir.Network) -> list[dict]:
+def _layer_rows(net: ir.Network, settings: Memory | None) -> list[dict]:
+    needs = settings.of(net) if settings else None
     rows = []
     for node in net.nodes:
         info = node.info
@@ -91,6 +130,7 @@ def _layer_rows(net: ir.Network) -> list[dict]:
             "params": info.params, "weights": info.weights, "biases": info.biases,
             "macs": info.macs, "flops": info.flops, "activations": info.neurons,
             "rf": format_rf(info.rf) if info.rf else "", "side": node.side or "",
+            **({"output_bytes": needs.outputs[node.id]} if needs else {}),
         })
     return rows
 
@@ -105,25 +145,29 @@ def _count(value: int) -> str:
     return f"{value:,}" if value else "-"
 
 
-def _layers(net: ir.Network, fmt: str, show_all: bool) -> str:
+def _layers(net: ir.Network, fmt: str, show_all: bool, settings: Memory | None) -> str:
+    needs = settings.of(net) if settings else None
     header = ["name", "layer", "output", "params", "MACs", "receptive field"]
+    if needs:
+        header.append(f"output ×{settings.batch}")
     rows = []
     for node in _shown(net, show_all):
         info = node.info
         name = node.name + (" †" if node.side else "")
         rf = format_rf(info.rf) if info.rf else "?"
         rows.append([name, node.text, str(info.shape), _count(info.params),
-                     _count(info.macs), rf])
+                     _count(info.macs), rf] + ([size(needs.outputs[node.id])] if needs else []))
     whole = analysis.totals(net)
-    rows.append(["total", "", "", f"{whole.params:,}", f"{whole.macs:,}", ""])
+    rows.append(["total", "", "", f"{whole.params:,}", f"{whole.macs:,}", ""]
+                + ([""] if needs else []))
     title = f"{net.name} — {net.source.path} — input {net.input}"
-    lines = [_grid(header, rows, fmt, numeric={3, 4}, title=title)]
+    lines = [_grid(header, rows, fmt, numeric={3, 4, 6}, title=title)]
     lines.append("")
-    lines.append(_summary(net, fmt))
+    lines.append(_summary(net, fmt, needs and (settings, needs)))
     return "\n".join(lines) + "\n"
 
 
-def _summary(net: ir.Network, fmt: str) -> str:
+def _summary(net: ir.Network, fmt: str, needs=None) -> str:
     def line(label: str, t: analysis.Totals) -> list[str]:
         return [
             f"{label}: {t.params:,} parameters ({t.weights:,} weights, {t.biases:,} biases) "
@@ -138,9 +182,28 @@ def _summary(net: ir.Network, fmt: str) -> str:
         out.append("† training-only side output")
     notes = sorted({n.info.rf_note for n in net.nodes if n.info.rf_note})
     out += [f"receptive field: {note}" for note in notes]
+    if needs:
+        settings, m = needs
+        out += [
+            f"memory ({settings}):",
+            f"  to train: {size(m.training)} = parameters {size(m.parameters)} + gradients "
+            f"{size(m.gradients)} + optimiser state {size(m.optimizer_state)} + buffers "
+            f"{size(m.buffers)} + activations saved for the backward pass {size(m.saved)}",
+            f"  to run:   {size(m.inference)} = parameters {size(m.parameters)} + buffers "
+            f"{size(m.buffers)} + activations at their peak {size(m.inference_peak)}",
+        ]
     if fmt == "markdown":
         return "\n".join(f"{text}  " for text in out)
     return "\n".join(out)
+
+
+def size(count: float) -> str:
+    """A number of bytes in binary units: 1536 → 1.5 KiB; 66,500,000,000 → 61.9 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(count) < 1024 or unit == "PiB":
+            return f"{count:,.0f} B" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError
 
 
 def si(value: float, spec: str = ".2f") -> str:
@@ -154,8 +217,9 @@ def si(value: float, spec: str = ".2f") -> str:
 # -- several networks ------------------------------------------------------------------------
 
 
-def _comparison(nets: list[ir.Network], fmt: str) -> str:
+def _comparison(nets: list[ir.Network], fmt: str, settings: Memory | None = None) -> str:
     sums = [analysis.totals(net, inference=True) for net in nets]
+    needs = [settings.of(net) for net in nets] if settings else []
     metrics = [
         ("input", [str(net.input) for net in nets]),
         ("weight layers", [str(t.weight_layers) for t in sums]),
@@ -166,6 +230,9 @@ def _comparison(nets: list[ir.Network], fmt: str) -> str:
         ("FLOPs (G)", [f"{t.flops / 1e9:.2f}" for t in sums]),
         ("neurons", [f"{t.neurons:,}" for t in sums]),
     ]
+    if needs:
+        metrics += [(f"memory to train ({settings})", [size(m.training) for m in needs]),
+                    ("memory to run", [size(m.inference) for m in needs])]
     if fmt == "csv":
         keys = ["network", "input", "weight_layers", "params", "macs", "flops", "activations"]
         rows = [dict(zip(keys, [net.name, "x".join(map(str, net.input.as_list())), t.weight_layers,

@@ -161,6 +161,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("bn", r"bn|batchnorm", "bn", {"eps": number, "momentum": number},
          positional=("eps",)),
     Kind("activation", r"relu|tanh|sigmoid|scaled-tanh", "relu"),
+    Kind("identity", r"identity", "identity"),
 )
 
 BY_NAME = {kind.name: kind for kind in KINDS}
@@ -169,7 +170,7 @@ BY_NAME = {kind.name: kind for kind in KINDS}
 # what "did you mean" compares an unknown word's head against.
 _HEADS = ("conv", "maxpool", "avgpool", "gap", "global-avgpool", "adaptive-avgpool",
           "subsample", "FC", "fc", "linear", "LRN", "soft-max", "softmax", "dropout", "bn",
-          "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh")
+          "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh", "identity")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -21,8 +21,9 @@ from archc.errors import ArchcError, SpecError
 
 IMPORTS = {"__future__", "torch", "torch.nn.functional", "collections", "typing", "archc"}
 BUILTINS = {"super", "ValueError", "isinstance", "len", "zip", "range", "tuple", "sum", "float",
-            "int", "str", "bool", "dict", "enumerate", "hasattr", "None", "True", "False"}
-HELPERS = {"Concat", "Subsample2d", "SparseConv2d", "ScaledTanh"}
+            "int", "str", "bool", "dict", "enumerate", "hasattr", "getattr", "None", "True",
+            "False"}
+HELPERS = {"Concat", "Add", "Subsample2d", "SparseConv2d", "ScaledTanh"}
 METHODS = {"__init__", "forward", "reset_parameters", "dense", "initialise", "check_arguments",
            "extra_repr"}
 

@@ -289,3 +289,34 @@ def test_pytorch_ceil_mode_rule_for_the_last_window():
     n = net("maxpool2/2 pad=1 ceil", input="1x4x4")
     assert n.nodes[1].info.shape.height == F.max_pool2d(
         torch.zeros(1, 1, 4, 4), 2, 2, 1, ceil_mode=True).shape[-1]
+
+
+# -- residual joins ------------------------------------------------------------------------------
+
+
+def test_an_add_counts_its_additions_and_keeps_the_shape():
+    n = net("conv3-8\nadd act=none { conv3-8; conv1-8; identity }", input="3x16x16")
+    add = next(node for node in n.nodes if node.op == "add")
+    assert add.info.shape == ir.Shape(8, 16, 16)
+    assert add.info.flops == 2 * 8 * 16 * 16  # three branches: two additions an element
+    assert add.info.params == add.info.macs == 0
+
+
+def test_the_receptive_field_of_a_join_is_the_union_of_its_branches():
+    """conv3 then a unit whose body is two 3×3s and whose shortcut is the identity: the
+    body sees 7×7 (3 + 2 + 2), the shortcut 3×3, both centred — the union is 7×7."""
+    n = net("conv3-8\nadd { { conv3-8; conv3-8 }; identity }", input="3x32x32")
+    add = next(node for node in n.nodes if node.op == "add")
+    assert add.info.rf == ir.ReceptiveField((7, 7), (1, 1), (3, 3)) and add.info.rf_note is None
+
+
+def test_a_kernel_smaller_than_its_stride_skips_rows_by_design():
+    """A 1×1/2 projection shortcut reads every other row: the last row it does not read
+    is no more lost than the others.  Only rows past what the stride skips are."""
+    assert not net("conv1-8/2", input="3x56x56").warnings
+    assert not net("maxpool1/3", input="3x10x10").warnings  # 10 = 3·3 + 1: skips 2, loses 0
+    assert not net("maxpool1/3", input="3x12x12").warnings  # rows 10, 11: a gap like others
+    # 2×2 windows 3 apart over 13 rows: read 0-1, 3-4, 6-7, 9-10; rows 11 and 12 are more
+    # than the one row between windows.
+    (lossy,) = net("maxpool2/3", input="3x13x13").warnings
+    assert "the last 2 rows and 2 columns are never read" in lossy.message

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import archc
-from archc import codegen
+from archc import codegen, ir
 from conftest import DATA, SPECS, assert_golden
 
 ALL_SPECS = sorted(p.stem for p in SPECS.glob("*.arch"))
@@ -38,7 +38,7 @@ def test_every_node_is_the_submodule_of_its_name_with_its_shape(name):
     modules = dict(model.named_modules())
     seen = {}
     for node in net.nodes:
-        if node.name in modules and node.op not in ("concat",):
+        if node.name in modules and node.op not in ("concat", "add"):  # joins: their scope's
             modules[node.name].register_forward_hook(
                 lambda m, i, o, name=node.name: seen.__setitem__(name, tuple(o.shape[1:])))
     y = model(torch.empty(2, *net.input.as_list(), device="meta"))
@@ -48,10 +48,11 @@ def test_every_node_is_the_submodule_of_its_name_with_its_shape(name):
             info = node.info.shape
             expected = (info.channels,) if info.flat else tuple(info.as_list())
             assert seen[node.name] == expected, node.name
-    emitted = [n for n in net.nodes if n.op not in ("input", "softmax", "concat")]
+    emitted = [n for n in net.nodes if ir.emits_module(n.layer)]
     assert len(seen) == len(emitted)  # every layer is a submodule, under its IR name
-    out = net.nodes[net.output].info.shape
-    assert tuple(y.shape[1:]) == ((out.channels,) if out.flat else tuple(out.as_list()))
+    out = net.nodes[net.output].info.shape  # N×C logits, where the net ends in a 1×1 map too
+    vector = out.flat or (out.height, out.width) == (1, 1)
+    assert tuple(y.shape[1:]) == ((out.channels,) if vector else tuple(out.as_list()))
 
 
 def test_the_same_spec_gives_the_same_bytes(tmp_path):
@@ -346,3 +347,39 @@ def test_compile_reports_a_bad_spec(run_cli, tmp_path):
     bad.write_text("network b input 3x8x8\nconv3-8 groups=3\n")
     code, _, err = run_cli("compile", bad, "-o", tmp_path)
     assert code == 2 and "groups" in err and not (tmp_path / "b.py").exists()
+
+
+# -- what forward returns, residual units ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["nin", "resnet18", "googlenet"])
+def test_forward_returns_n_by_c_logits_that_cross_entropy_takes(name):
+    """A network ending in global average pooling (NiN, any CIFAR-style net) returned
+    N×C×1×1, which F.cross_entropy refuses; every network returns N×C."""
+    net = archc.analyze(name)
+    model = archc.build(name, init="torch").eval()
+    x = torch.randn(2, *net.input.as_list())
+    with torch.no_grad():
+        logits = model(x)
+    classes = net.nodes[net.output].info.shape.channels
+    assert logits.shape == (2, classes)
+    assert torch.isfinite(torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])))
+    if name == "googlenet":  # side outputs too, in training mode
+        outputs = model.train()(x)
+        assert all(o.shape == (2, 1000) for o in outputs)
+
+
+def test_a_residual_unit_reads_as_its_branches():
+    """layer2's first bottleneck: 256 maps in, 128 wide, 512 out, a projection shortcut."""
+    source = archc.generate("resnet50")
+    unit = source[source.index("        self.layer2 = nn.Sequential("):]
+    assert unit.split("\n")[1:7] == [
+        "            Add(  # bottleneck_down(128, 512, 2, 1)  (resnet50.arch:25)",
+        "                branches=(",
+        '                    ("conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"),',
+        '                    ("downsample",),',
+        "                ),",
+        '                after=("relu3",),']
+    assert "                conv1=nn.Conv2d(256, 128, kernel_size=1, bias=False)," in unit
+    assert "conv2=nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)," in unit
+    assert "                    nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)" in unit

@@ -17,7 +17,10 @@ from conftest import SPECS
 # The spec that describes each torchvision model exactly.
 TORCHVISION = [("vgg_a", "vgg11"), ("vgg_b", "vgg13"), ("vgg_d", "vgg16"), ("vgg_e", "vgg19"),
                ("vgg11_bn", "vgg11_bn"), ("vgg13_bn", "vgg13_bn"), ("vgg16_bn", "vgg16_bn"),
-               ("vgg19_bn", "vgg19_bn"), ("alexnet_tv", "alexnet"), ("googlenet_tv", "googlenet")]
+               ("vgg19_bn", "vgg19_bn"), ("alexnet_tv", "alexnet"), ("googlenet_tv", "googlenet"),
+               ("resnet18", "resnet18"), ("resnet34", "resnet34"), ("resnet50", "resnet50"),
+               ("resnet101", "resnet101"), ("resnet152", "resnet152"),
+               ("resnext50_32x4d", "resnext50_32x4d")]
 
 
 def torchvision_model(name: str) -> torch.nn.Module:
@@ -36,6 +39,10 @@ def build(name: str, **kwargs) -> torch.nn.Module:
 def test_torchvision_weights_load_strictly_and_outputs_match(ours, theirs):
     torch.manual_seed(0)
     reference = torchvision_model(theirs).eval()
+    for module in reference.modules():  # running statistics that are not the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
     model = build(ours).eval()
     assert set(model.state_dict()) == set(reference.state_dict())
     model.load_state_dict(reference.state_dict(), strict=True)
@@ -64,16 +71,30 @@ def test_googlenet_training_outputs_match_torchvision():
 
 
 @pytest.mark.slow
-def test_torch_compile():
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("resnet18", (3, 64, 64))])
+def test_torch_compile(name, shape):
     torch.manual_seed(0)
-    model = build("lenet5").eval()
-    x = torch.randn(4, 1, 32, 32)
+    model = build(name).eval()
+    x = torch.randn(4, *shape)
     compiled = torch.compile(model)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("googlenet_tv", (3, 224, 224))])
+def test_torchvision_parameter_counts_of_the_resnets():
+    """The counts torchvision's documentation gives (and its models have)."""
+    published = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
+                 "resnet101": 44_549_160, "resnet152": 60_192_808,
+                 "resnext50_32x4d": 25_028_904}
+    for name, count in published.items():
+        with torch.device("meta"):
+            reference = getattr(tvm, name)()
+        assert sum(p.numel() for p in reference.parameters()) == count
+        assert archc.totals(archc.analyze(name)).params == count
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("googlenet_tv", (3, 224, 224)),
+                                         ("resnet18", (3, 64, 64))])
 def test_torch_export(name, shape):
     torch.manual_seed(0)
     model = build(name).eval()
@@ -84,7 +105,8 @@ def test_torch_export(name, shape):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("alexnet", (3, 227, 227))])
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("alexnet", (3, 227, 227)),
+                                         ("resnet18", (3, 64, 64))])
 def test_onnx_export_runs_in_onnxruntime(name, shape, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)

@@ -83,8 +83,9 @@ def round_trip(net: archc.ir.Network) -> None:
             assert f"{node.name}.weight" in state
     x = torch.empty(2, *net.input.as_list(), device="meta")
     out = model.eval()(x)
-    expected = net.nodes[net.output].info.shape
-    assert list(out.shape) == [2, *([expected.channels] if expected.flat else expected.as_list())]
+    expected = net.nodes[net.output].info.shape  # N×C logits from a 1×1 map too
+    vector = expected.flat or (expected.height, expected.width) == (1, 1)
+    assert list(out.shape) == [2, *([expected.channels] if vector else expected.as_list())]
     if net.sides:
         outputs = model.train()(x)
         assert len(outputs) == 1 + len(net.sides)
@@ -274,7 +275,7 @@ class _Writer:
 
     def item(self):
         kind = self.choose(["layer", "layer", "shrink", "repeat", "group", "concat", "block",
-                            "side", "table", "chain"])
+                            "side", "table", "chain", "residual"])
         if kind == "layer":
             self.lines.append(self.label() + self.keeping())
         elif kind == "chain":  # what the Triton backend fuses: conv → act → LRN → max-pool
@@ -299,6 +300,8 @@ class _Writer:
             self.lines.append(f"group{self.labels} {{ {body} }}")
         elif kind == "concat":
             self.concat()
+        elif kind == "residual":
+            self.residual()
         elif kind == "block":
             self.block()
         elif kind == "side" and self.lines:
@@ -359,6 +362,29 @@ class _Writer:
         named = [f"b{i}: {b}" if self.draw(st.booleans()) else b for i, b in enumerate(branches)]
         self.lines.append(f"{self.label()}concat {{ " + "; ".join(named) + " }")
         assert c_in >= 1
+
+    def residual(self):
+        """A residual unit: a body that keeps the shape, or one that changes it with a
+        projection shortcut beside it; the activation after the sum, or none."""
+        c_in = self.channels
+        act = self.choose(["", " act=none", " act=tanh"])
+        label = self.label()
+        if self.draw(st.booleans()):
+            body = "; ".join(self.conv() if self.draw(st.booleans()) else self.keeping()
+                             for _ in range(self.integer(1, 3)))
+            if self.channels != c_in:  # the body changed the width: project the shortcut
+                shortcut = f"proj: conv1-{self.channels} act=none"
+            else:
+                shortcut = self.choose(["identity", "shortcut: identity", "{ bn }"])
+        else:
+            out = self.integer(1, 8)
+            stride = self.choose([1, 2]) if self.size >= 3 else 1
+            self.size = (self.size - 1) // stride + 1
+            self.channels = out
+            body = f"conv3-{out} stride={stride}; conv3-{out} bn=true"
+            shortcut = f"down {{ conv1-{out} stride={stride}; bn }}"
+        named = self.choose([f"{{ {body} }}", f"body {{ {body} }}"])
+        self.lines.append(f"{label}add{act} {{ {named}; {shortcut} }}")
 
     def block(self):
         self.labels += 1

@@ -297,3 +297,20 @@ def test_graph_checks_expect_lines_too(run_cli, tmp_path):
     spec.write_text("network w input 3x32x32\nconv3-16\nexpect params 449\n")
     code, _, err = run_cli("graph", spec, "-o", tmp_path / "w.dot")
     assert code == 1 and "does not hold" in err and (tmp_path / "w.dot").exists()
+
+
+def test_residual_units_meet_in_a_sum_and_identity_shortcuts_are_edges():
+    """ResNet-18 as Figure 2 draws it: each unit's branches meet in a ⊕ node (with the
+    ReLU that follows beside it); an identity shortcut is an edge from the unit's input
+    to the sum, not a box; a projection shortcut is its own chain of boxes."""
+    source = dot_of("resnet18")
+    sums = re.findall(r"\t+(n\d+) \[label=\"\+\" .*shape=circle.*xlabel=relu", source)
+    assert len(sums) == 8  # 2 units in each of 4 stages
+    labels = boxes(source)
+    assert not any("identity" in label for label in labels.values())
+    net = archc.analyze("resnet18")
+    unit = net.node("layer1.1")  # an identity unit: its input is layer1.0's relu after the sum
+    before = net.node("layer1.0").id
+    assert f"n{before} -> n{unit.id}" in source  # the shortcut: from the last sum to this one
+    assert any(label.startswith("conv1-128/2") for label in labels.values())  # the projection
+    assert "cluster_layer1_0" in source and 'label="0: basic(64)"' in source

@@ -557,6 +557,32 @@ def test_inception_modules_with_a_side_output_in_both_backends():
         assert error(mine, theirs.double()) < 1e-4, name
 
 
+def test_residual_units_in_both_backends():
+    """ResNet's shape, small: units with identity and projection shortcuts; chains inside
+    an `add` fuse (conv → relu), none crosses the sum; forward and backward agree."""
+    spec = archc.Source(str(SPECS / "mini_resnet.arch"),
+                        "network mini input 3x16x16\n"
+                        "conv3-8\n"
+                        "add { { conv3-8; conv3-8 }; identity }\n"
+                        "add { { conv3-16/2; conv3-16 }; down: conv1-16/2 act=none }\n"
+                        "gap; FC-10\n")
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).train()
+    fused = archc.build(spec, backend="triton").to(DEVICE).train()
+    fused.load_state_dict(reference.state_dict())
+    assert isinstance(fused.get_submodule("add1.conv1"), kernels.FusedConv2d)
+    assert isinstance(fused.get_submodule("add1.relu1"), torch.nn.Identity)  # fused into conv1
+    assert isinstance(fused.get_submodule("add1.relu2"), torch.nn.ReLU)  # after the sum: PyTorch
+    x = torch.randn(2, 3, 16, 16, device=DEVICE)
+    expected, got = reference(x), fused(x)
+    assert error(got, expected.double()) < 1e-5
+    expected.square().sum().backward()
+    got.square().sum().backward()
+    for name in ("conv", "add1.conv2", "add2.conv1", "add2.down"):
+        mine, theirs = fused.get_submodule(name).weight.grad, reference.get_submodule(name).weight.grad
+        assert error(mine, theirs.double()) < 1e-4, name
+
+
 def test_kernels_fuse_on_a_hand_written_model():
     """kernels.fuse as a library call: chains it can run become FusedConv2d (fusing again
     only switches the backend); convolutions the kernel does not compute (dilated,

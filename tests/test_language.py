@@ -330,3 +330,67 @@ def test_the_shipped_parse_tables_are_this_grammars(monkeypatch):
     assert len(texts) > 100
     for text in texts:
         assert outcome(shipped, text) == outcome(fresh, text)
+
+
+# -- residual joins ------------------------------------------------------------------------------
+
+
+def test_add_sums_branches_and_the_activation_follows_the_sum():
+    n = net("conv3-8\nadd { { conv3-8; conv3-8 }; identity }\nFC-2")
+    assert ops(n) == ["input", "conv", "relu", "conv", "relu", "conv", "identity", "add", "relu",
+                      "fc"]
+    add = n.nodes[7]
+    assert [n.nodes[i].op for i in add.inputs] == ["conv", "identity"]  # no relu before the sum
+    assert n.nodes[6].inputs == (2,)  # the shortcut reads the unit's input
+    assert [node.name for node in n.nodes[3:9]] == ["add.conv1", "add.relu1", "add.conv2",
+                                                     "add.identity", "add", "add.relu2"]
+
+
+def test_add_options_and_labelled_branches():
+    n = net("conv3-8\nres: add act=none { body { conv3-8; conv3-8 }; shortcut: identity }\nFC-2")
+    assert "res.relu" not in names(n) and ops(n)[-2:] == ["add", "fc"]
+    assert names(n)[3:7] == ["res.body.0", "res.body.1", "res.body.2", "res.shortcut"]
+    assert n.scope("res").kind == "add" and n.scope("res.body").kind == "branch"
+
+
+def test_a_residual_unit_is_named_like_torchvision():
+    n = archc.analyze("resnet50")
+    for name in ("layer1.0.conv1", "layer1.0.bn3", "layer1.0.downsample.0",
+                 "layer1.0.downsample.1", "layer3.5.conv2", "fc"):
+        assert n.node(name) is not None, name
+    assert n.scope("layer2.0").block == "bottleneck_down"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("add { conv3-8 }", "`add` needs two or more branches"),
+    ("add { conv3-16; identity }", "disagree on shape"),
+    ("add { conv3-8/2; identity }", "disagree on shape"),
+    ("add { {}; identity }", "holds no layers"),
+    ("add relu=1 { conv3-8; identity }", "`add` takes only act="),
+    ("add: conv3-8", "`add` is a keyword and cannot be a label"),
+])
+def test_add_errors(text, message):
+    with pytest.raises(archc.SpecError, match=message):
+        net("conv3-8\n" + text + "\nFC-2")
+
+
+def test_a_shortcut_branch_that_differs_is_the_one_pointed_at():
+    with pytest.raises(archc.GeometryError) as caught:
+        net("conv3-8\nadd {\n  { conv3-8; conv3-8 }\n  down: conv1-16/2\n}\nFC-2")
+    error = caught.value
+    assert error.loc.line == 5  # of two branches that differ, the later is pointed at
+    assert "branch 1 (line 4) 8×32×32, `down` 16×16×16" in error.message
+
+
+def test_an_empty_branch_is_not_an_identity_in_disguise():
+    """`{ }` silently passed its input on; now it is an error that names `identity`."""
+    for text in ("concat { { }; conv1-4 }", "add { { }; conv1-8 }"):
+        with pytest.raises(archc.SemanticError, match="holds no layers") as caught:
+            net("conv3-8\n" + text + "\nFC-2")
+        assert "`identity`" in caught.value.hint
+
+
+def test_identity_is_a_layer_that_passes_its_input_on():
+    n = net("conv3-8; identity; FC-2")
+    assert ops(n) == ["input", "conv", "relu", "identity", "fc"]
+    assert n.nodes[3].info.shape == n.nodes[2].info.shape and n.nodes[3].info.params == 0

@@ -27,7 +27,8 @@ def info(net: ir.Network, name: str) -> ir.Info:
 
 
 def shape(net, name) -> tuple[int, int, int]:
-    return tuple(info(net, name).shape.as_list())
+    s = info(net, name).shape
+    return (s.channels, s.height, s.width)
 
 
 def rf(net, name) -> tuple[int, int, int]:

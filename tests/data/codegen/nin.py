@@ -162,6 +162,7 @@ class Nin(nn.Module):
         x = self.mlpconv2(x)  # N x 64 x 28 x 28
         x = self.mlpconv3(x)  # N x 100 x 26 x 26
         x = self.gap(x)  # N x 100 x 1 x 1
+        x = torch.flatten(x, 1)  # N x 100
         return x
 
     def reset_parameters(self, init: str = "spec") -> None:
