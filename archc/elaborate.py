@@ -3,66 +3,25 @@
 Elaboration resolves `use` lines, applies `default` options, instantiates blocks with
 their arguments, unrolls `×N`, expands each layer word into IR nodes (a hidden conv or FC
 layer is followed by the network's activation; the papers' tables leave it out), and
-names every node after the scope tree that labels, groups and blocks define.
-
-Naming — the same names appear in `archc stats`, in generated code and in state_dict keys:
-
-* a labelled layer, group, block instance or branch is called by its label; a label on
-  a repeated item is numbered Caffe-style (``conv1: conv3-64 ×2`` → conv1_1, conv1_2);
-* unlabelled things at the top level are called after their kind: ``conv1``, ``relu2``,
-  ``inception1`` (just ``softmax`` when there is one);
-* unlabelled things inside a group, block or branch are called by their position among
-  the scope's submodules — ``features.0``, ``features.2`` — exactly as in a
-  ``torch.nn.Sequential``, which is what makes torchvision's weights load;
-* a scope holding exactly one thing is that thing (``branch1: basic(1, 64)`` is one
-  module called ``branch1``, not ``branch1.0``).
+names every node after the scope tree that labels, groups and blocks define (the rules
+are in :mod:`archc.naming`).
 """
 
 from __future__ import annotations
 
-import builtins
 import difflib
 import itertools
-import keyword
 import math
 import os
 import re
-from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import Mapping, Union
+from dataclasses import dataclass, replace
+from typing import Mapping
 
-from . import ast, ir, limits, sources, vocabulary
+from . import ast, expectations, ir, limits, naming, sources, vocabulary
 from .errors import Diagnostic, Loc, Note, SemanticError, UsageError
 from .parser import parse
 from .vocabulary import Kind, OptionError
 
-# Attributes of torch.nn.Module, and of the classes archc generates, that a label must not
-# shadow in generated code.
-_RESERVED = frozenset("""
-    backend hparams dense reset_parameters INPUT_SHAPE SPEC_INIT SIDE_WEIGHTS FUSED
-    T_destination register_full_backward_pre_hook register_load_state_dict_post_hook
-    register_load_state_dict_pre_hook register_state_dict_post_hook
-    register_state_dict_pre_hook set_submodule
-    add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
-    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
-    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
-    named_modules named_parameters parameters register_backward_hook register_buffer
-    register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_module register_parameter requires_grad_ set_extra_state share_memory
-    state_dict to to_empty train training type xpu zero_grad
-""".split())
-
-# Names the generated module uses where a label can land beside them: a side output's
-# label is a local variable of `forward` and a field of its outputs tuple (after
-# `logits`), a branch's label a keyword argument, and a group's `flatten` a submodule.
-_GENERATED = frozenset("torch nn F self x logits flatten super".split())
-
-# What a network's class must not shadow in its own module, and the modules that module
-# imports, which a file named after the network would shadow for its neighbours.
-_GENERATED_CLASSES = frozenset(
-    "F Concat Subsample2d SparseConv2d ScaledTanh Model OrderedDict NamedTuple BACKENDS".split())
-_BUILTINS = frozenset(dir(builtins))
-_IMPORTED_MODULES = frozenset("torch typing collections archc triton".split())
 
 
 def elaborate(spec: ast.Spec) -> ir.Network:
@@ -70,53 +29,12 @@ def elaborate(spec: ast.Spec) -> ir.Network:
     return _Elaborator(spec).run()
 
 
-# -- building blocks: mutable while elaborating, frozen into ir.* at the end ----------------
-
-
-@dataclass
-class _NodeB:
-    id: int
-    layer: ir.Layer
-    inputs: tuple[int, ...]
-    text: str
-    loc: Loc
-    implicit: bool = False
-    side: "_ScopeB | None" = None
-    init: ir.Init | None = None
-    repeat: ir.Repeat | None = None
-
-
-@dataclass
-class _Child:
-    label: str | None
-    label_loc: Loc | None
-    node: _NodeB | None = None
-    scope: "_ScopeB | None" = None
-
-
-@dataclass
-class _ScopeB:
-    kind: str
-    loc: Loc | None
-    text: str = ""
-    block: str | None = None
-    repeat: ir.Repeat | None = None
-    children: list[_Child] = field(default_factory=list)
-    final_path: str | None = None  # set when named; read by side outputs
-
-    def add_node(self, node: _NodeB, label: str | None = None, label_loc: Loc | None = None):
-        self.children.append(_Child(label, label_loc, node=node))
-
-    def add_scope(self, scope: "_ScopeB", label: str | None, label_loc: Loc | None):
-        self.children.append(_Child(label, label_loc, scope=scope))
-
-
 @dataclass(frozen=True)
 class _Ctx:
     env: Mapping[str, ast.Value]  # a block's parameters, bound to the caller's values
     stack: tuple[tuple[str, Loc], ...] = ()  # the block instances we are inside
     tail: bool = False  # this item produces an output: no default activation after it
-    side: _ScopeB | None = None
+    side: naming.ScopeB | None = None
     depth: int = 0  # how many `{ }` (through block calls) we are inside
 
 
@@ -132,9 +50,9 @@ class _Elaborator:
         self.defaults: dict[str, dict[str, ast.Option]] = {}
         self.activation: str | None = "relu"
         self.init = ir.Init()
-        self.nodes: list[_NodeB] = []
+        self.nodes: list[naming.NodeB] = []
         self.warnings: list[Diagnostic] = []
-        self.sides: list[tuple[_ScopeB, _NodeB, float | None, Loc]] = []
+        self.sides: list[tuple[naming.ScopeB, naming.NodeB, float | None, Loc]] = []
         self.repeat_groups = itertools.count()
         self.work = 0  # nodes and scopes unrolled so far, against limits.MAX_LAYERS
         self.tokens = spec.tokens  # read so far, `use`d files included: limits.MAX_TOKENS
@@ -169,7 +87,7 @@ class _Elaborator:
             first = Loc(self.spec.source, 1, 1, 1, 2)
             raise _error("this spec has no `network` line", first,
                          hint="start it with e.g. `network vgg_d input 3x224x224`")
-        _check_network_name(decl)
+        naming.check_network_name(decl)
         if not items:
             raise _error(f"network `{decl.name}` has no layers", decl.loc)
 
@@ -181,10 +99,10 @@ class _Elaborator:
                          f"{limits.MAX_SIZE:,}", decl.input_loc or decl.loc,
                          hint="archc's limit on any one size (archc.limits.MAX_SIZE)")
         inp = self._add(ir.Input(ir.Shape(*shape)), (), "input", decl.input_loc or decl.loc)
-        root = _ScopeB("network", decl.loc, text=decl.name)
+        root = naming.ScopeB("network", decl.loc, text=decl.name)
         out = self._body(tuple(items), inp.id, root, _Ctx(env={}, tail=True))
         self._check_softmax(out)
-        names = _Namer(self.nodes).finish(root)
+        names = naming.Namer(self.nodes).finish(root)
         nodes = tuple(
             ir.Node(id=n.id, name=names[n.id], layer=n.layer, inputs=n.inputs, text=n.text,
                     loc=n.loc, implicit=n.implicit,
@@ -195,7 +113,7 @@ class _Elaborator:
                       for scope, node, weight, loc in self.sides)
         return ir.Network(
             name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
-            sides=sides, expects=tuple(_parse_expect(e) for e in expects),
+            sides=sides, expects=tuple(expectations.parse_expect(e) for e in expects),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
             init=self.init, spec_warnings=tuple(dict.fromkeys(self.warnings)))
 
@@ -242,7 +160,7 @@ class _Elaborator:
                                  hint="write `identity` for a block that passes its input on")
                 if vocabulary.match(st.name):
                     raise _error(f"`{st.name}` is a layer word and cannot name a block", st.loc)
-                _check_identifier(st.name, st.loc, "a block name")
+                naming.check_identifier(st.name, st.loc, "a block name")
                 seen = {}
                 for p in st.params:
                     if p.name in seen:
@@ -292,13 +210,13 @@ class _Elaborator:
 
     # -- items -----------------------------------------------------------------------------
 
-    def _body(self, items: tuple[ast.Item, ...], cur: int, scope: _ScopeB, ctx: _Ctx) -> int:
+    def _body(self, items: tuple[ast.Item, ...], cur: int, scope: naming.ScopeB, ctx: _Ctx) -> int:
         tail = _tail_index(items) if ctx.tail else -1
         for i, item in enumerate(items):
             cur = self._item(item, cur, scope, replace(ctx, tail=i == tail))
         return cur
 
-    def _item(self, item: ast.Item, cur: int, scope: _ScopeB, ctx: _Ctx) -> int:
+    def _item(self, item: ast.Item, cur: int, scope: naming.ScopeB, ctx: _Ctx) -> int:
         thing = item.thing
         label, label_loc = item.label, item.label_loc
         if isinstance(thing, ast.Group) and thing.name is not None:
@@ -306,7 +224,7 @@ class _Elaborator:
                 raise _error(f"this group is named twice (`{label}` and `{thing.name}`)", item.loc)
             label, label_loc = thing.name, thing.loc
         if label is not None:
-            _check_identifier(label, label_loc, "a label")
+            naming.check_identifier(label, label_loc, "a label")
         count = item.repeat if item.repeat is not None else 1
         if count < 1:
             raise _error("a repeat count must be at least 1", item.repeat_loc)
@@ -339,7 +257,7 @@ class _Elaborator:
                                              "that passes its input on unchanged")
             if label is None:  # an anonymous group only groups for `×N`
                 return self._body(thing.body, cur, scope, ctx)
-            group = _ScopeB("group", thing.loc, text=label, repeat=repeat)
+            group = naming.ScopeB("group", thing.loc, text=label, repeat=repeat)
             scope.add_scope(group, label, label_loc)
             return self._body(thing.body, cur, group, ctx)
         if isinstance(thing, ast.Concat):
@@ -381,7 +299,7 @@ class _Elaborator:
         if len(thing.body) < 2:
             raise _error("`concat` needs two or more branches", thing.loc,
                          hint="each line (or `;`-separated item) inside `concat { }` is a branch")
-        joined = _ScopeB("concat", thing.loc, text="concat", repeat=repeat)
+        joined = naming.ScopeB("concat", thing.loc, text="concat", repeat=repeat)
         scope.add_scope(joined, label, label_loc)
         outputs = []
         concat = thing
@@ -392,8 +310,8 @@ class _Elaborator:
             if isinstance(item.thing, ast.Group) and item.thing.name is not None:
                 branch_label = item.thing.name
             if branch_label is not None:
-                _check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
-            branch = _ScopeB("branch", item.loc, text=branch_label or "")
+                naming.check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
+            branch = naming.ScopeB("branch", item.loc, text=branch_label or "")
             joined.add_scope(branch, branch_label, item.label_loc or item.loc)
             # The label (or group name) named the branch; what remains fills it.
             thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
@@ -418,7 +336,7 @@ class _Elaborator:
         if len(thing.body) < 2:
             raise _error("`add` needs two or more branches", thing.loc,
                          hint="a residual unit is `add { { conv3-64; conv3-64 }; identity }`")
-        joined = _ScopeB("add", thing.loc, text="add", repeat=repeat)
+        joined = naming.ScopeB("add", thing.loc, text="add", repeat=repeat)
         scope.add_scope(joined, label, label_loc)
         outputs = []
         for item in thing.body:
@@ -429,8 +347,8 @@ class _Elaborator:
                 branch_label = item.thing.name
             target = joined
             if branch_label is not None:
-                _check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
-                target = _ScopeB("branch", item.loc, text=branch_label)
+                naming.check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
+                target = naming.ScopeB("branch", item.loc, text=branch_label)
                 joined.add_scope(target, branch_label, item.label_loc or item.loc)
             inner = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
             inner_item = replace(item, label=None, label_loc=None, thing=inner)
@@ -457,7 +375,7 @@ class _Elaborator:
             if opt.key != "weight":
                 raise _error(f"`side` takes only weight=..., not `{opt.key}`", opt.loc)
             weight = _convert(vocabulary.number, opt)
-        side = _ScopeB("side", thing.loc, text="side", repeat=repeat)
+        side = naming.ScopeB("side", thing.loc, text="side", repeat=repeat)
         scope.add_scope(side, label, label_loc)
         inner = replace(ctx, tail=True, side=side)
         if isinstance(thing.body, ast.Group):
@@ -483,7 +401,7 @@ class _Elaborator:
                          hint=f"e.g. {block.name}(" + ", ".join(p.name for p in block.params) + ")")
         env = self._bind(block, call, ctx)
         text = f"{block.name}(" + ", ".join(env[p.name].text for p in block.params) + ")"
-        instance = _ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
+        instance = naming.ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
         scope.add_scope(instance, label, label_loc)
         inner = _Ctx(env=env, stack=ctx.stack + ((block.name, call.loc),), tail=ctx.tail,
                      side=ctx.side, depth=self._deeper(ctx, call.loc))
@@ -596,7 +514,7 @@ class _Elaborator:
 
     def _add(self, layer, inputs, text, loc, ctx=None, implicit=False, init=None, repeat=None):
         self._spend(loc)
-        node = _NodeB(len(self.nodes), layer, tuple(inputs), text, loc, implicit=implicit,
+        node = naming.NodeB(len(self.nodes), layer, tuple(inputs), text, loc, implicit=implicit,
                       side=ctx.side if ctx else None, init=init, repeat=repeat)
         self.nodes.append(node)
         return node
@@ -705,127 +623,6 @@ class _Elaborator:
         return ir.Identity()
 
 
-# -- naming ------------------------------------------------------------------------------
-
-
-class _Names(dict):
-    """Node id → final name, plus the finished scope tree as ``root`` and the ids of the
-    nodes whose name is a label written in the spec (``labelled``)."""
-
-    root: ir.Scope
-    labelled: set
-
-
-class _Namer:
-    """Collapses single-child scopes and names everything (see the module docstring)."""
-
-    def __init__(self, nodes: list[_NodeB]):
-        self.nodes = nodes
-        self.names = _Names()
-        self.names.labelled = set()
-
-    def finish(self, root: _ScopeB) -> _Names:
-        self.names[0] = "input"
-        self.names.root = self._scope(root, "", "", is_root=True)
-        return self.names
-
-    @staticmethod
-    def _collapse(scope: _ScopeB) -> tuple[Union[_ScopeB, _NodeB], tuple[_ScopeB, ...]]:
-        """What a scope stands for once single-child scopes are folded into their child,
-        and the scopes folded away (a side output must still learn its final name)."""
-        absorbed: list[_ScopeB] = []
-        while len(scope.children) == 1:
-            only = scope.children[0]
-            absorbed.append(scope)
-            if only.node is not None:
-                return only.node, tuple(absorbed)
-            inner = only.scope
-            # Keep the more telling description: a block call's text (`inception(64, ...)`)
-            # over the `concat` or group it consists of.
-            shown = scope if scope.kind == "block" else inner
-            scope = _ScopeB("side" if scope.kind == "side" else inner.kind, shown.loc,
-                            text=shown.text, block=scope.block or inner.block,
-                            repeat=scope.repeat or inner.repeat, children=inner.children)
-            absorbed.append(inner)
-        return scope, tuple(absorbed)
-
-    def _scope(self, scope: _ScopeB, name: str, path: str, is_root=False) -> ir.Scope:
-        children: list[Union[ir.Scope, int]] = []
-        entries = []
-        for child in scope.children:
-            if child.node is not None:
-                entries.append((child, child.node, ()))
-            else:
-                entries.append((child, *self._collapse(child.scope)))
-        _check_duplicates(entries)
-        labels = {child.label for child, _, _ in entries if child.label}
-        # At the top level and inside an `add` (as in torchvision's residual units),
-        # unlabelled things are named after their kind; elsewhere by their position.
-        by_kind = is_root or scope.kind == "add"
-        bases = Counter(self._base(t) for c, t, _ in entries
-                        if c.label is None and (by_kind or not self._positional(t)))
-        counters: Counter = Counter()
-        position = 0
-        for child, target, absorbed in entries:
-            positional = self._positional(target)
-            if isinstance(target, _NodeB) and isinstance(target.layer, ir.JOINS):
-                local = None  # the join is named after its scope
-            elif child.label is not None:
-                local = child.label
-            elif positional and not by_kind:
-                local = str(position)
-            else:
-                base = self._base(target)
-                if bases[base] == 1 and base not in labels:
-                    local = base
-                else:
-                    while True:
-                        counters[base] += 1
-                        local = f"{base}{counters[base]}"
-                        if local not in labels:
-                            break
-            if positional:
-                position += 1
-            full = path if local is None else (f"{path}.{local}" if path else local)
-            for folded in absorbed:
-                folded.final_path = full
-            if isinstance(target, _NodeB):
-                self.names[target.id] = full
-                if child.label is not None:
-                    self.names.labelled.add(target.id)
-                children.append(target.id)
-            else:
-                children.append(self._scope(target, local, full))
-        scope.final_path = path
-        return ir.Scope(name=name, path=path, kind=scope.kind, children=tuple(children),
-                        text=scope.text, loc=scope.loc, block=scope.block, repeat=scope.repeat)
-
-    @staticmethod
-    def _positional(target) -> bool:
-        """Whether the thing is a submodule in generated code (and so takes a position)."""
-        return isinstance(target, _ScopeB) or ir.emits_module(target.layer)
-
-    @staticmethod
-    def _base(target) -> str:
-        if isinstance(target, _NodeB):
-            return target.layer.op
-        if target.block is not None:  # a block call, though folded into its concat or add
-            return target.block
-        return target.kind
-
-
-def _check_duplicates(entries):
-    seen: dict[str, Loc | None] = {}
-    for child, _, _ in entries:
-        if child.label is None:
-            continue
-        if child.label in seen:
-            raise _error(f"the label `{child.label}` is used twice in the same scope",
-                         child.label_loc, notes=[Note("first used here", seen[child.label])]
-                         if seen[child.label] else ())
-        seen[child.label] = child.label_loc
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -855,41 +652,6 @@ def _arguments_hint(layer: ast.Layer, kind: Kind, extra: ast.Value) -> str:
         option = "stride" if "stride" in kind.options else next(iter(kind.options))
         return f"options follow the word as key=value, e.g. `{layer.word} {option}=...`"
     return f"write just `{layer.word}`"
-
-
-def _check_identifier(text: str, loc: Loc | None, what: str):
-    """A name that becomes an attribute, variable or keyword in generated code (labels),
-    or may one day (block names): a Python identifier nothing in that code uses."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
-        raise _error(f"`{text}` cannot be {what}: use letters, digits and `_`", loc,
-                     hint=f"e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', text)}`")
-    if keyword.iskeyword(text) or text in _RESERVED or text in _GENERATED:
-        raise _error(f"`{text}` cannot be {what}: it is reserved in generated Python code", loc,
-                     hint=f"e.g. `{text}_`" if not keyword.iskeyword(text) else None)
-    if text.startswith("_"):
-        raise _error(f"`{text}` cannot be {what}: names starting with `_` are private to "
-                     f"Python and PyTorch", loc, hint=f"e.g. `{text.lstrip('_') or 'x'}_`")
-
-
-def _check_network_name(decl: ast.Network):
-    """The name that becomes a module file (`NAME.py`) and a class (`ir.class_name`)."""
-    _check_identifier(decl.name, decl.loc, "a network name")
-    cls = ir.class_name(decl.name)
-    if keyword.iskeyword(cls):
-        raise _error(f"`{decl.name}` cannot be a network name: its class would be called "
-                     f"`{cls}`, which is Python's", decl.loc, hint=f"e.g. `{decl.name}_net`")
-    if cls in _BUILTINS:
-        raise _error(f"`{decl.name}` cannot be a network name: its class `{cls}` would hide "
-                     f"Python's `{cls}`, which generated code uses", decl.loc,
-                     hint=f"e.g. `{decl.name}_net`")
-    if cls in _GENERATED_CLASSES:
-        raise _error(f"`{decl.name}` cannot be a network name: its class `{cls}` would "
-                     f"replace the generated module's own `{cls}`", decl.loc,
-                     hint=f"e.g. `{decl.name}_net`")
-    if decl.name in _IMPORTED_MODULES:
-        raise _error(f"`{decl.name}` cannot be a network name: `{decl.name}.py` would hide the "
-                     f"`{decl.name}` module that generated code imports", decl.loc,
-                     hint=f"e.g. `{decl.name}_net`")
 
 
 def _check_table(table: ast.Table):
@@ -996,63 +758,3 @@ def _render(layer: ast.Layer, ctx: _Ctx) -> str:
     for opt in layer.options:
         text += f" {opt.key}" + (f"={_subst(opt.value, ctx).text}" if opt.value else "")
     return text
-
-
-# -- expect lines ----------------------------------------------------------------------------
-
-NUMERIC_METRICS = {"params": "params", "weights": "weights", "biases": "biases",
-                   "macs": "macs", "flops": "flops", "activations": "neurons",
-                   "neurons": "neurons", "weight-layers": "weight_layers"}
-_SCALES = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-           "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30}
-
-
-def _parse_expect(e: ast.Expect) -> ir.Expectation:
-    metric = e.metric.lower()
-    loc = e.value_loc
-    common = dict(target=e.target, inference=e.inference, approx=e.approx,
-                  tolerance=e.tolerance, disputed=e.disputed,
-                  text=_source_text(e.loc), loc=e.loc)
-    if metric in NUMERIC_METRICS:
-        found = re.fullmatch(r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)([KMGT]i?)?", e.value)
-        if not found:
-            raise _error(f"`{e.value}` is not a count", loc,
-                         hint="write e.g. 138,357,544 or ≈ 133M (K, M, G; Ki = 1024)")
-        digits, suffix = found.group(1).replace(",", ""), found.group(2) or ""
-        if e.tolerance is not None and not e.approx:
-            raise _error("a tolerance goes with `≈`", loc, hint=f"expect {e.metric} ≈ {e.value} ...")
-        decimals = len(digits.split(".")[1]) if "." in digits else 0
-        value = float(digits) if decimals else int(digits)
-        if not e.approx and (suffix or decimals):
-            raise _error(f"`{e.value}` is rounded: say `≈` for a rounded figure", loc)
-        return ir.Expectation(metric=NUMERIC_METRICS[metric], value=value, scale=_SCALES[suffix],
-                              decimals=decimals, **common)
-    if e.approx or e.tolerance is not None:
-        raise _error(f"`{metric}` is checked exactly; `≈` goes with counts", e.loc)
-    if e.inference:
-        raise _error(f"`inference` goes with counts, not `{metric}`", e.loc)
-    if metric in ("shape", "output"):
-        found = re.fullmatch(r"(\d+)(?:[x×](\d+)[x×](\d+))?", e.value)
-        if not found:
-            raise _error(f"`{e.value}` is not a shape", loc, hint="write C×H×W, e.g. 96x55x55")
-        c, h, w = found.groups()
-        value = ir.Shape(int(c), int(h or 1), int(w or 1), flat=h is None)
-        return ir.Expectation(metric="shape", value=value, scale=1, decimals=0, **common)
-    if metric == "rf":
-        found = re.fullmatch(r"(\d+)(?:x(\d+))?/(\d+)(?:x(\d+))?/(\d+)(?:x(\d+))?", e.value)
-        if not found:
-            raise _error(f"`{e.value}` is not a receptive field", loc,
-                         hint="write size/stride/padding, e.g. 195/32/64 (or 195x195/32x32/64x64)")
-        g = [int(x) if x is not None else None for x in found.groups()]
-        value = ir.ReceptiveField((g[0], g[1] or g[0]), (g[2], g[3] or g[2]), (g[4], g[5] or g[4]))
-        return ir.Expectation(metric="rf", value=value, scale=1, decimals=0, **common)
-    known = sorted(set(NUMERIC_METRICS) | {"shape", "rf"})
-    guess = vocabulary.suggest(metric, known)
-    raise _error(f"cannot expect `{e.metric}`", e.metric_loc,
-                 hint=f"did you mean `{guess}`?" if guess else "one of " + ", ".join(known))
-
-
-def _source_text(loc: Loc) -> str:
-    line = loc.source.line(loc.line)
-    return line[loc.column - 1: loc.end_column - 1 if loc.end_line == loc.line else None].strip()
-

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 

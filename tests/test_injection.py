@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archc
-from archc import elaborate, render
+from archc import naming, render
 from archc.errors import SemanticError, Source, one_line
 from safety import check_error, check_generated, code_outside_strings, watchdog
 
@@ -53,8 +53,8 @@ def test_labels_that_would_break_generated_code_are_refused(name):
 
 def test_every_attribute_of_nn_module_is_reserved():
     public = {name for name in dir(torch.nn.Module) if not name.startswith("_")}
-    missing = public - elaborate._RESERVED
-    assert not missing, f"add to archc/elaborate.py's _RESERVED: {sorted(missing)}"
+    missing = public - naming.RESERVED
+    assert not missing, f"add to archc/naming.py's RESERVED: {sorted(missing)}"
 
 
 @pytest.mark.parametrize("name, why", [
