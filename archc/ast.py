@@ -185,7 +185,17 @@ class Expect:
     loc: Loc
 
 
-Statement = Union[Network, Use, Default, Activation, Init, Block, Table, Expect, Item]
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """`train sgd lr=0.01 ...`, `schedule ...`, `augment ...`, `evaluate ...`: a line of
+    the paper's training and evaluation recipe."""
+
+    kind: str  # train | schedule | augment | evaluate
+    options: tuple[Option, ...]
+    loc: Loc
+
+
+Statement = Union[Network, Use, Default, Activation, Init, Block, Table, Expect, Recipe, Item]
 
 
 @dataclass(frozen=True, eq=False)

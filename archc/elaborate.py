@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from . import ast, expectations, ir, limits, naming, sources, vocabulary
+from . import ast, expectations, ir, limits, naming, recipe, sources, vocabulary
 from .errors import Diagnostic, Loc, Note, SemanticError, UsageError
 from .parser import parse
 from .vocabulary import Kind, OptionError
@@ -61,7 +61,7 @@ class _Elaborator:
     # -- declarations ----------------------------------------------------------------------
 
     def run(self) -> ir.Network:
-        decl, items, expects = None, [], []
+        decl, items, expects, recipe_lines = None, [], [], []
         self._declare(self.spec, stack=(), loaded=set(), main=True)
         for st in self.spec.statements:
             if isinstance(st, ast.Network):
@@ -73,6 +73,8 @@ class _Elaborator:
                 items.append(st)
             elif isinstance(st, ast.Expect):
                 expects.append(st)
+            elif isinstance(st, ast.Recipe):
+                recipe_lines.append(st)
             elif isinstance(st, ast.Default):
                 self._default(st)
             elif isinstance(st, ast.Activation):
@@ -115,7 +117,8 @@ class _Elaborator:
             name=decl.name, input=ir.Shape(*shape), nodes=nodes, root=names.root, output=out,
             sides=sides, expects=tuple(expectations.parse_expect(e) for e in expects),
             source=self.spec.source, loc=decl.loc, activation=self.activation or "none",
-            init=self.init, spec_warnings=tuple(dict.fromkeys(self.warnings)))
+            init=self.init, spec_warnings=tuple(dict.fromkeys(self.warnings)),
+            recipe=recipe.recipe(recipe_lines, shape))
 
     def _check_softmax(self, out: int) -> None:
         """A soft-max only ends the network or a side output (generated modules leave it to
@@ -287,7 +290,9 @@ class _Elaborator:
 
     def _unknown_word(self, layer: ast.Layer, ctx: _Ctx) -> SemanticError:
         guess = vocabulary.suggest(layer.word, list(self.blocks))
-        if guess:
+        if layer.word in ("train", "schedule", "augment", "evaluate"):
+            hint = f"`{layer.word}` lines belong at the top level of a file, not inside `{{ }}`"
+        elif guess:
             hint = f"did you mean `{guess}`?"
         elif layer.args or layer.keywords:
             hint = "no block of that name is defined here or in a `use`d file"

@@ -18,6 +18,7 @@ EXTRAS = {
     "torch": "building and running the generated modules (archc.build, archc.load, bench)",
     "triton": "the fused Triton kernels (backend='triton' or 'auto')",
     "graph": "`archc graph` (with Graphviz's `dot` program) and `archc stats --plot`",
+    "train": "`archc train` and `archc eval`: data, the digits, progress bars, curves",
 }
 
 

@@ -366,6 +366,77 @@ class Expectation:
     loc: Loc
 
 
+# -- the training recipe: what archc train and archc eval do (archc/recipe.py fills it) ----
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How the learning rate changes: ``constant``; ``step`` (× ``factor`` every ``every``
+    epochs); ``multistep`` (× ``factor`` at each epoch in ``at``); ``plateau`` (× ``factor``
+    when the validation error has not improved for ``patience`` epochs, at most ``times``
+    times)."""
+
+    kind: str = "constant"
+    every: int | None = None
+    at: tuple[int, ...] = ()
+    factor: float = 0.1
+    patience: int = 2
+    times: int | None = None
+
+
+@dataclass(frozen=True)
+class Augment:
+    """How training images are prepared: rescale (``resize``: the shorter side; ``scale``:
+    a shorter side drawn per image from a range, VGG's jitter; ``area``/``ratio``: a crop
+    of that share of the image and that aspect, GoogLeNet's), then a random crop of the
+    network's input size, ``flip``, PCA ``lighting`` of that σ, and the ``mean`` (and
+    ``std``) taken out: ``imagenet``'s, the training set's (``dataset``), or none."""
+
+    resize: int | None = None
+    scale: tuple[int, int] | None = None
+    area: tuple[float, float] | None = None
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = False
+    lighting: float = 0.0
+    mean: str = "none"
+    std: str = "none"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How test images are scored: ``center`` crop, AlexNet's ``ten-crop``, or VGG's
+    ``dense`` evaluation of the fully-convolutional net at several ``scales``; ``flip``
+    averages the mirrored image's scores in too (dense)."""
+
+    protocol: str = "center"
+    resize: int | None = None
+    scales: tuple[int, ...] = ()
+    flip: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A paper's training recipe: optimiser, learning rate and its schedule, batch, epochs,
+    augmentation and evaluation.  ``update="paper"`` is AlexNet's momentum rule, with the
+    learning rate inside the velocity; ``average`` keeps a Polyak or EMA average of the
+    weights, which evaluation then uses."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    batch: int = 32
+    epochs: int = 10
+    update: str = "pytorch"
+    average: str = "none"
+    decay: float = 0.999
+    schedule: Schedule = field(default_factory=Schedule)
+    augment: Augment = field(default_factory=Augment)
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    loc: Loc | None = None  # the `train` line
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
@@ -379,6 +450,7 @@ class Network:
     loc: Loc
     activation: str = "relu"
     init: Init = field(default_factory=Init)
+    recipe: Recipe | None = None  # the spec's `train`, `schedule`, ... lines, if it has them
     warnings: tuple[Diagnostic, ...] = ()  # set by analysis: spec_warnings and geometry's
     spec_warnings: tuple[Diagnostic, ...] = ()  # set by elaboration, about the text itself
 

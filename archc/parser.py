@@ -24,6 +24,7 @@ _TERMINALS = {
     "REPEAT": "a repeat count such as `×2`",
     "ROW": "a table row of `X` and `.`",
     "EXPECTED": "a value such as `138,357,544`, `≈ 133M`, `96x55x55` or `195/32/64`",
+    "RANGE": "a range such as `256..512`",
     "TOLERANCE": "a tolerance such as `±2%`",
     "_NL": "a new line",
     "SEMICOLON": "`;`",
@@ -204,14 +205,16 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         return ParseError("this `}` closes nothing", loc)
 
     hint = None
-    keyword_label = re.search(r"(?:^|[;{]|\s)(concat|add|side)\s*$", source.line(line)[:column - 1])
+    keyword_label = re.search(r"(?:^|[;{]|\s)(concat|add|side|train|schedule|augment|evaluate)\s*$",
+                              source.line(line)[:column - 1])
     if what == "`:`" and keyword_label:
         word = keyword_label.group(1)
         start = keyword_label.start(1) + 1
         return ParseError(f"`{word}` is a keyword and cannot be a label",
                           Loc(source, line, start, line, start + len(word)),
                           hint=f"call it something else, e.g. `{word}_1:`")
-    nested = re.search(r"[{;]\s*(network|use|default|activation|init|block|table|expect)\b",
+    nested = re.search(r"[{;]\s*(network|use|default|activation|init|block|table|expect|train|"
+                       r"schedule|augment|evaluate)\b",
                        source.line(line)[:column])
     if nested:
         hint = f"`{nested.group(1)}` statements belong at the top level of a file, not inside `{{ }}`"
@@ -238,7 +241,8 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
     return ParseError(f"unexpected {what}: expected {expected}", loc)
 
 
-_KEYWORDS = {"NETWORK", "USE", "BLOCK", "TABLE", "EXPECT", "DEFAULT", "ACTIVATION", "INIT"}
+_KEYWORDS = {"NETWORK", "USE", "BLOCK", "TABLE", "EXPECT", "DEFAULT", "ACTIVATION", "INIT",
+             "TRAIN", "SCHEDULE", "AUGMENT", "EVALUATE"}
 
 
 def _misplaced(before: str, word: str) -> str | None:
@@ -401,4 +405,11 @@ class _ToAst(Transformer):
 
     def value(self, meta, token):
         return ast.Value(str(token), self._tok(token))
+
+    def values(self, meta, *values):
+        """`(256, 384, 512)`: one value, written as a list."""
+        return ast.Value("(" + ", ".join(v.text for v in values) + ")", self._loc(meta))
+
+    def recipe(self, meta, kind, *options):
+        return ast.Recipe(str(kind), tuple(options), self._loc(meta))
 

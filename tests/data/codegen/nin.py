@@ -111,6 +111,17 @@ class Nin(nn.Module):
         expect shape at mlpconv2 = 64x28x28
         expect shape at mlpconv3 = 100x26x26
         expect shape = 100x1x1
+
+        # The recipe (§4.1).  "The overall training procedure follows Krizhevsky et al.": SGD,
+        # mini-batches of 128, momentum 0.9 and weight decay 5e-4 (Krizhevsky's); trained until
+        # the accuracy stops improving, then the learning rate ÷10, once more, so it ends at 1 % of
+        # the first.  The paper sets the first rate "manually" and gives no epochs: 0.1 and 120.
+        # CIFAR images are 32×32 as they are; the mean pixel is taken out (the paper whitens them
+        # further, ZCA, which archc does not do); no augmentation, as in its main results.
+        train sgd lr=0.1 momentum=0.9 weight_decay=5e-4 batch=128 epochs=120
+        schedule plateau factor=0.1 times=2
+        augment resize=32 mean=dataset
+        evaluate center resize=32
     """
 
     INPUT_SHAPE = (3, 32, 32)

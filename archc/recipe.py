@@ -1,0 +1,249 @@
+"""The recipe lines of a spec → :class:`archc.ir.Recipe`: how the paper trained and
+evaluated its network, written beside the architecture.
+
+    train sgd lr=0.01 momentum=0.9 weight_decay=5e-4 batch=128 epochs=90 update=paper
+    schedule plateau factor=0.1 times=3
+    augment resize=256 crop=227 flip lighting=0.1 mean=imagenet
+    evaluate ten-crop
+
+Each kind of line may appear once; its options are typed and checked here (a bad one is
+the usual error at its place, with a hint), which is all `archc stats` and `archc check`
+do with them.  `archc train` and `archc eval` (archc/train) carry them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from . import ast, ir, vocabulary
+from .errors import Loc, Note, SemanticError
+from .vocabulary import OptionError
+
+
+def _error(message: str, loc: Loc | None, hint: str | None = None, notes=()) -> SemanticError:
+    return SemanticError(message, loc, hint=hint, notes=notes)
+
+
+# -- option types ------------------------------------------------------------------------------
+
+
+def _fraction(text: str) -> float:
+    value = vocabulary.number(text[:-1] if text.endswith("%") else text)
+    return value / 100 if text.endswith("%") else value
+
+
+def _range(check: Callable[[str], float]) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        low, sep, high = text.partition("..")
+        if not sep:
+            raise OptionError("a range such as 256..512")
+        lo, hi = check(low), check(high)
+        if lo > hi:
+            raise OptionError("a range from the smaller to the larger, such as 256..512")
+        return lo, hi
+    parse.__name__ = "range"
+    return parse
+
+
+def _list(check: Callable[[str], object]) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+        try:
+            return tuple(check(part.strip()) for part in inner.split(","))
+        except OptionError:
+            raise OptionError("a list such as (256, 384, 512)") from None
+    parse.__name__ = "list"
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    value = vocabulary.number(text)
+    if value <= 0:
+        raise OptionError("a number above 0")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = vocabulary.number(text)
+    if not 0 <= value < 1:
+        raise OptionError("a number from 0 up to 1, such as 0.9")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = vocabulary.number(text)
+    if not 0 < value < 1:
+        raise OptionError("a number between 0 and 1, such as 0.999")
+    return value
+
+
+def _factor(text: str) -> float:
+    value = vocabulary.number(text)
+    if not 0 < value < 1:
+        raise OptionError("a factor between 0 and 1, such as 0.1 or 0.96")
+    return value
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One kind of recipe line: the kinds its first word may name, and its options."""
+
+    kinds: tuple[str, ...]  # what follows `train`/`schedule`/`evaluate`; () for `augment`
+    options: dict[str, Callable[[str], object]]
+    example: str
+
+
+_LINES = {
+    "train": _Line(("sgd", "adam"), {
+        "lr": _positive_number, "momentum": _rate, "nesterov": vocabulary.boolean,
+        "weight_decay": vocabulary.number, "batch": vocabulary.positive,
+        "epochs": vocabulary.positive, "update": vocabulary.choice("pytorch", "paper"),
+        "average": vocabulary.choice("none", "polyak", "ema"), "decay": _decay},
+        "train sgd lr=0.01 momentum=0.9 weight_decay=5e-4 batch=128 epochs=90"),
+    "schedule": _Line(("constant", "step", "multistep", "plateau"), {
+        "every": vocabulary.positive, "at": _list(vocabulary.positive), "factor": _factor,
+        "patience": vocabulary.nonnegative, "times": vocabulary.positive},
+        "schedule plateau factor=0.1"),
+    "augment": _Line((), {
+        "resize": vocabulary.positive, "scale": _range(vocabulary.positive),
+        "area": _range(_fraction), "ratio": _range(_positive_number),
+        "crop": vocabulary.positive, "flip": vocabulary.boolean, "lighting": vocabulary.number,
+        "mean": vocabulary.choice("none", "imagenet", "dataset"),
+        "std": vocabulary.choice("none", "imagenet")},
+        "augment resize=256 crop=224 flip"),
+    "evaluate": _Line(("center", "ten-crop", "dense"), {
+        "resize": vocabulary.positive, "scales": _list(vocabulary.positive),
+        "flip": vocabulary.boolean},
+        "evaluate dense scales=(256, 384, 512) flip"),
+}
+
+# Which options go with which kind: a schedule's, an optimiser's.
+_ONLY = {
+    ("train", "adam"): {"momentum", "nesterov", "update"},  # SGD's, not Adam's
+    ("schedule", "constant"): {"every", "at", "factor", "patience", "times"},
+    ("schedule", "step"): {"at", "patience", "times"},
+    ("schedule", "multistep"): {"every", "patience", "times"},
+    ("schedule", "plateau"): {"every", "at"},
+    ("evaluate", "center"): {"scales"},
+    ("evaluate", "ten-crop"): {"scales"},
+    ("evaluate", "dense"): {"resize"},
+}
+_NEEDED = {"train": ("lr", "batch", "epochs"), ("schedule", "step"): ("every",),
+           ("schedule", "multistep"): ("at",), ("evaluate", "dense"): ("scales",)}
+
+
+def recipe(lines: list[ast.Recipe], net_input: tuple[int, int, int]) -> ir.Recipe | None:
+    """The recipe the lines state, or None if there are none."""
+    if not lines:
+        return None
+    seen: dict[str, ast.Recipe] = {}
+    parts: dict[str, tuple[str | None, dict[str, object], dict[str, ast.Option]]] = {}
+    for line in lines:
+        if line.kind in seen:
+            raise _error(f"the recipe has two `{line.kind}` lines", line.loc,
+                         notes=[Note("the first", seen[line.kind].loc)])
+        seen[line.kind] = line
+        parts[line.kind] = _typed(line)
+    if "train" not in parts:
+        first = lines[0]
+        raise _error("a recipe needs a `train` line", first.loc,
+                     hint=f"e.g. `{_LINES['train'].example}`")
+    optimizer, train, written = parts["train"]
+    result = ir.Recipe(optimizer=optimizer, loc=seen["train"].loc, **train)
+    if result.update == "paper" and result.momentum == 0:
+        raise _error("`update=paper` is a rule for SGD with momentum", written["update"].loc,
+                     hint="give momentum=..., or leave update out")
+    if "decay" in train and result.average != "ema":
+        raise _error("`decay` goes with average=ema", written["decay"].loc)
+    if "schedule" in parts:
+        kind, options, _ = parts["schedule"]
+        result = replace(result, schedule=ir.Schedule(kind=kind, **options))
+    if "augment" in parts:
+        _, options, written = parts["augment"]
+        _check_augment(options, written, net_input)
+        options.pop("crop", None)
+        result = replace(result, augment=ir.Augment(**options))
+    if "evaluate" in parts:
+        kind, options, _ = parts["evaluate"]
+        result = replace(result, evaluation=ir.Evaluation(protocol=kind, **options))
+    return result
+
+
+def _typed(line: ast.Recipe) -> tuple[str | None, dict[str, object], dict[str, ast.Option]]:
+    """A line's kind (its first bare word), its typed options, and the options as written."""
+    spec = _LINES[line.kind]
+    options = list(line.options)
+    kind = None
+    if spec.kinds:
+        first = options[0] if options else None
+        if first is None or first.value is not None:
+            raise _error(f"`{line.kind}` needs to say which: " + ", ".join(spec.kinds), line.loc,
+                         hint=f"e.g. `{spec.example}`")
+        kind = first.key
+        if kind not in spec.kinds:
+            guess = vocabulary.suggest(kind, list(spec.kinds))
+            raise _error(f"unknown {line.kind} `{kind}`", first.loc,
+                         hint=f"did you mean `{guess}`?" if guess else
+                         "one of " + ", ".join(f"`{k}`" for k in spec.kinds))
+        options = options[1:]
+    typed: dict[str, object] = {}
+    written: dict[str, ast.Option] = {}
+    refused = _ONLY.get((line.kind, kind), set())
+    for opt in options:
+        key = opt.key.replace("-", "_")
+        if key not in spec.options or key in refused:
+            where = f"`{line.kind} {kind}`" if kind else f"`{line.kind}`"
+            guess = vocabulary.suggest(key, [k for k in spec.options if k not in refused])
+            hint = (f"did you mean `{guess}`?" if guess else
+                    "options: " + ", ".join(k for k in spec.options if k not in refused))
+            raise _error(f"{where} has no option `{opt.key}`", opt.loc, hint=hint)
+        if key in typed:
+            raise _error(f"option `{opt.key}` is given twice", opt.loc)
+        typed[key] = _convert(spec.options[key], opt)
+        written[key] = opt
+    for needed in _NEEDED.get(line.kind, ()) + _NEEDED.get((line.kind, kind), ()):
+        if needed not in typed:
+            raise _error(f"`{line.kind}{' ' + kind if kind else ''}` needs {needed}=...",
+                         line.loc, hint=f"e.g. `{spec.example}`")
+    return kind, typed, written
+
+
+def _convert(check, opt: ast.Option):
+    if opt.value is None:
+        try:
+            return check("true")
+        except OptionError as exc:
+            raise _error(f"`{opt.key}` needs a value: {exc}", opt.loc,
+                         hint=f"e.g. `{opt.key}=...`") from None
+    try:
+        return check(opt.value.text)
+    except OptionError as exc:
+        raise _error(f"`{opt.key}` must be {exc}, not `{opt.value.text}`", opt.value.loc) from None
+
+
+def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]) -> None:
+    sizes = [k for k in ("resize", "scale", "area") if k in options]
+    if len(sizes) > 1:
+        raise _error(f"`{sizes[0]}` and `{sizes[1]}` both say how to rescale the image",
+                     written[sizes[1]].loc, hint="resize=N fixes the shorter side; scale=A..B "
+                                                 "draws it; area=a..b crops a share of the image")
+    if "ratio" in options and "area" not in options:
+        raise _error("`ratio` goes with area=...", written["ratio"].loc)
+    if "area" in options and not 0 < options["area"][0] <= options["area"][1] <= 1:
+        raise _error("`area` is a share of the image, from above 0 up to 1 (or 100%)",
+                     written["area"].value.loc)
+    crop = options.get("crop")
+    if crop is not None and (crop, crop) != tuple(net_input[1:]):
+        raise _error(f"crop={crop} is not the network's input, "
+                     f"{net_input[1]}×{net_input[2]}", written["crop"].value.loc,
+                     hint="crops are the size the network takes: leave crop out, or change "
+                          "the `network` line")
+    smallest = min(net_input[1:])
+    for key in ("resize", "scale"):
+        if key in options:
+            low = options[key] if key == "resize" else options[key][0]
+            if low < smallest:
+                raise _error(f"{key} rescales the shorter side to {low}, less than the "
+                             f"network's input, {net_input[1]}×{net_input[2]}",
+                             written[key].value.loc)

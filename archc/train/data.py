@@ -1,0 +1,274 @@
+"""Data: an ImageFolder tree or the bundled `digits`, prepared as the recipe says.
+
+* An ImageFolder tree (`DATA/train/CLASS/*.jpg`, `DATA/val/CLASS/*.jpg`), read with
+  torchvision.datasets.ImageFolder; every unreadable image is named in the error.
+* ``digits``: scikit-learn's 1,797 handwritten digits (8×8, 16 grey levels), split
+  deterministically — the same 20 % of each class, always — into 1,437 training and 360
+  test images, scaled up to the network's input.  Real handwriting, on any machine.
+
+Training images go through the recipe's augmentation (torchvision.transforms.v2):
+rescaled (`resize`, VGG's `scale` jitter, or GoogLeNet's `area`/`ratio` crops), cropped
+at random to the network's input, flipped, lit (AlexNet's PCA lighting) and centred
+(`mean`, `std`).  Test images are rescaled and centre-cropped, ten-cropped, or kept whole
+for dense evaluation, as the recipe's `evaluate` line says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from .. import ir
+from ..errors import UsageError
+
+DIGITS = "digits"
+
+# ImageNet's pixel statistics (torchvision's models) and the eigenvalues and vectors of its
+# RGB covariance (as fb.resnet.torch and later reproductions of AlexNet's lighting use).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+                   (-0.5808, -0.0045, -0.8140),
+                   (-0.5836, -0.6948, 0.4203))
+
+
+class UnreadableImage(Exception):
+    """An image file that cannot be decoded; its message is the file's path."""
+
+    def error(self) -> UsageError:
+        """The error a user sees."""
+        return UsageError(f"cannot read the image {self}",
+                          hint="remove or replace the file (then --resume a run it stopped)")
+
+
+@dataclass
+class Data:
+    """The training and test sets, and the class names they share; ``in_memory`` data
+    gains nothing from worker processes."""
+
+    train: Dataset
+    test: Dataset
+    classes: list[str]
+    name: str
+    in_memory: bool = False
+
+
+def load(data: str, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation) -> Data:
+    """The data ``data`` names, prepared for ``net``'s input as ``recipe`` says."""
+    if data == DIGITS:
+        return _digits(net)
+    return _folder(Path(data), net, recipe, protocol)
+
+
+# -- digits ------------------------------------------------------------------------------------
+
+
+class _Tensors(Dataset):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[i], int(self.labels[i])
+
+
+def _digits(net: ir.Network) -> Data:
+    from ..extras import need
+
+    datasets = need("sklearn.datasets", "train", "the `digits` data")
+    digits = datasets.load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
+    labels = torch.tensor(digits.target)
+    channels, height, width = net.input.as_list()
+    images = torch.nn.functional.interpolate(images, size=(height, width), mode="bilinear",
+                                             align_corners=False).expand(-1, channels, -1, -1)
+    images = (images - 0.5) / 0.5  # centred on 0, as LeNet-5's inputs were (−0.1 to 1.175)
+    test = torch.zeros(len(labels), dtype=torch.bool)
+    for digit in range(10):  # every fifth image of each class, in the file's order
+        test[torch.nonzero(labels == digit).flatten()[::5]] = True
+    classes = [str(d) for d in range(10)]
+    return Data(_Tensors(images[~test].contiguous(), labels[~test]),
+                _Tensors(images[test].contiguous(), labels[test]), classes, DIGITS,
+                in_memory=True)
+
+
+# -- an ImageFolder tree -----------------------------------------------------------------------
+
+
+def _folder(root: Path, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation) -> Data:
+    from torchvision.datasets import ImageFolder
+
+    if not root.is_dir():
+        raise UsageError(f"no data folder `{root}`",
+                         hint="give an ImageFolder tree (DATA/train/CLASS/*.jpg, "
+                              "DATA/val/CLASS/*.jpg) or `digits`")
+    parts = {}
+    for split in ("train", "val"):
+        folder = root / split
+        if not folder.is_dir():
+            raise UsageError(f"`{root}` has no `{split}` folder",
+                             hint="an ImageFolder tree has train/CLASS/*.jpg and val/CLASS/*.jpg")
+        try:
+            parts[split] = ImageFolder(str(folder), loader=_load_image)
+        except (FileNotFoundError, OSError) as exc:
+            raise UsageError(f"`{folder}`: {_why(exc)}",
+                             hint="each class is a folder of images (.jpg, .png, ...), "
+                                  "none of them empty") from None
+    if parts["train"].classes != parts["val"].classes:
+        missing = sorted(set(parts["train"].classes) ^ set(parts["val"].classes))
+        raise UsageError(f"`{root}`'s train and val folders have different classes: "
+                         + ", ".join(missing[:5]))
+    train, test = parts["train"], parts["val"]
+    train.transform = training_transform(net, recipe.augment, _mean(recipe.augment, train))
+    test.transform = test_transform(net, recipe.augment, protocol, _mean(recipe.augment, train))
+    return Data(train, test, train.classes, str(root))
+
+
+def _why(exc: OSError) -> str:
+    text = str(exc)
+    if "Found no valid file" in text or "Couldn't find any class folder" in text:
+        return text.split(". Supported")[0].rstrip(".")
+    return exc.strerror or text
+
+
+def _load_image(path: str):
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as handle:
+            image = Image.open(handle)
+            return image.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 - any decoding failure names the file
+        raise UnreadableImage(f"{path}: {exc}") from None
+
+
+# -- transforms ----------------------------------------------------------------------------------
+
+
+class ShorterSide(torch.nn.Module):
+    """VGG's scale jittering (§3.1): the image rescaled so its shorter side is S, drawn
+    uniformly from [low, high] for each image."""
+
+    def __init__(self, low: int, high: int):
+        super().__init__()
+        self.low, self.high = low, high
+
+    def forward(self, image):
+        from torchvision.transforms.v2 import functional
+
+        side = int(torch.randint(self.low, self.high + 1, ()))
+        return functional.resize(image, side, antialias=True)
+
+
+class Lighting(torch.nn.Module):
+    """AlexNet's PCA lighting (§4.1): add Σ αᵢ·λᵢ·pᵢ to every pixel, αᵢ ~ N(0, σ), drawn
+    once per image, over the RGB covariance's eigenvectors pᵢ and eigenvalues λᵢ."""
+
+    def __init__(self, sigma: float):
+        super().__init__()
+        self.sigma = sigma
+        self.eigval = torch.tensor(IMAGENET_EIGVAL)
+        self.eigvec = torch.tensor(IMAGENET_EIGVEC)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if self.sigma == 0 or image.shape[-3] != 3:
+            return image
+        alpha = torch.randn(3) * self.sigma
+        shift = self.eigvec @ (alpha * self.eigval)
+        return image + shift[:, None, None]
+
+
+def _normalize(augment: ir.Augment, mean: tuple[float, ...] | None):
+    from torchvision.transforms import v2
+
+    if mean is None and augment.std == "none":
+        return []
+    std = IMAGENET_STD if augment.std == "imagenet" else (1.0, 1.0, 1.0)
+    return [v2.Normalize(mean or (0.0, 0.0, 0.0), std)]
+
+
+def _mean(augment: ir.Augment, train) -> tuple[float, ...] | None:
+    """The pixel mean to take out: ImageNet's, the training set's (from up to 500 of its
+    images, spread evenly), or none."""
+    if augment.mean == "imagenet":
+        return IMAGENET_MEAN
+    if augment.mean != "dataset":
+        return None
+    from torchvision.transforms import v2
+
+    convert = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    step = max(1, len(train.samples) // 500)
+    total, count = torch.zeros(3, dtype=torch.float64), 0
+    for path, _ in train.samples[::step]:
+        try:
+            pixels = convert(_load_image(path))
+        except UnreadableImage as exc:
+            raise exc.error() from None
+        total += pixels.double().sum((1, 2))
+        count += pixels.shape[1] * pixels.shape[2]
+    return tuple((total / count).tolist())
+
+
+def _size(net: ir.Network) -> tuple[int, int]:
+    return net.input.height, net.input.width
+
+
+def _colour(net: ir.Network):
+    from torchvision.transforms import v2
+
+    return [v2.Grayscale(1)] if net.input.channels == 1 else []
+
+
+def training_transform(net: ir.Network, augment: ir.Augment, mean):
+    from torchvision.transforms import v2
+
+    size = _size(net)
+    steps = []
+    if augment.area is not None:
+        steps.append(v2.RandomResizedCrop(size, scale=augment.area, ratio=augment.ratio,
+                                          antialias=True))
+    else:
+        if augment.scale is not None:
+            steps.append(ShorterSide(*augment.scale))
+        else:
+            steps.append(v2.Resize(augment.resize or max(size), antialias=True))
+        steps.append(v2.RandomCrop(size))
+    if augment.flip:
+        steps.append(v2.RandomHorizontalFlip())
+    steps += _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    if augment.lighting:
+        steps.append(Lighting(augment.lighting))
+    return v2.Compose(steps + _normalize(augment, mean))
+
+
+def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation, mean):
+    """Center: rescaled so the crop is 87.5 % of the shorter side (256 for 224, the
+    papers' and torchvision's), then the central crop.  Ten-crop: the same rescaling, the
+    four corners and the centre, and their mirrors (AlexNet §4.1).  Dense: the image as
+    it is; evaluation rescales it to each of its scales."""
+    from torchvision.transforms import v2
+
+    size = _size(net)
+    tensor = _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    tensor += _normalize(augment, mean)
+    if protocol.protocol == "dense":
+        return v2.Compose(tensor)
+    resize = protocol.resize or augment.resize or math.ceil(max(size) / 0.875)
+    if protocol.protocol == "ten-crop":
+        return v2.Compose([v2.Resize(resize, antialias=True), *tensor, v2.TenCrop(size),
+                           _Stack()])
+    return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(size), *tensor])
+
+
+class _Stack(torch.nn.Module):
+    """TenCrop's tuple of crops as one tensor, crops first."""
+
+    def forward(self, crops) -> torch.Tensor:
+        return torch.stack(list(crops))

@@ -1,0 +1,372 @@
+"""`archc train` and `archc eval`: the papers' recipes carried out.
+
+LeNet-5 learns the bundled digits; a run killed with SIGKILL and resumed ends with the
+weights of one that was not; two processes under torchrun take the steps one process
+takes on the same global batch; the test protocols are checked against a computation
+written out here; AlexNet's update rule against PyTorch's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import archc
+from archc import ir
+from archc.train import checkpoint, optim
+from conftest import ROOT
+
+TINY = """network tiny input 3x32x32
+conv3-8; maxpool
+conv3-16; maxpool
+FC-32; dropout
+FC-10
+train sgd lr=0.05 momentum=0.9 batch=8 epochs=2
+augment scale=32..40 flip lighting=0.1 mean=dataset
+evaluate dense scales=(32, 40) flip
+"""
+
+
+def archc_cli(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "archc", *map(str, args)], cwd=cwd,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """A small ImageFolder tree: three classes of coloured images of varied sizes."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images") / "data"
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", 12), ("val", 4)):
+        for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)),
+                             ("blue", (30, 30, 200))):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                w, h = (int(v) for v in torch.randint(36, 60, (2,), generator=generator))
+                noise = torch.randint(-40, 40, (h, w, 3), generator=generator)
+                pixels = (torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8)
+                Image.fromarray(pixels.numpy()).save(root / split / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    spec = tmp_path_factory.mktemp("spec") / "tiny.arch"
+    spec.write_text(TINY)
+    return spec
+
+
+# -- LeNet-5 on real handwriting -------------------------------------------------------------------
+
+
+def test_lenet5_learns_the_digits(tmp_path, run_cli):
+    """The README's promise: ≥ 97 % on the held-out digits with the spec's own recipe."""
+    code, _, err = run_cli("train", "lenet5", "--data", "digits", "-o", tmp_path / "run", "-q")
+    assert code == 0, err
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    epochs = [line for line in lines if "top1_error" in line]
+    assert len(epochs) == archc.analyze("lenet5").recipe.epochs == 20
+    assert epochs[-1]["top1_error"] <= 0.03
+    assert {"epoch", "step", "loss", "lr", "images_per_s", "wall_s"} <= set(lines[0])
+    code, out, _ = run_cli("eval", "lenet5", "--weights", tmp_path / "run" / "checkpoint.pt",
+                           "--data", "digits", "-f", "json")
+    result = json.loads(out)
+    assert code == 0 and result["images"] == 364
+    assert result["top1_error"] == pytest.approx(epochs[-1]["top1_error"])
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["recipe"]["lr"] == 0.02 and run["network"] == "lenet5"
+
+
+# -- checkpoints: kill, resume ---------------------------------------------------------------------
+
+
+def test_a_run_killed_mid_epoch_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    args = ["train", "lenet5", "--data", "digits", "--epochs", "3", "-q"]
+    done = archc_cli(*args, "-o", tmp_path / "whole")
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "archc", *args, "-o", str(run),
+                                "--log-every", "1"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # SIGKILL in the middle of the second epoch
+        log = run / "metrics.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        if any('"epoch": 2, "step": 10,' in line for line in lines):
+            process.kill()
+            break
+        time.sleep(0.002)
+    process.wait()
+    assert process.returncode == -9
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = archc_cli("train", "lenet5", "--data", "digits", "--resume", run, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    ours, theirs = weights(run), weights(tmp_path / "whole")
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    again = archc_cli("train", "lenet5", "--data", "digits", "--resume", run)
+    assert again.returncode == 2 and "has finished its 3 epochs" in again.stderr
+    assert "--epochs N (more than 3)" in again.stderr
+
+
+def test_a_checkpoint_is_data_read_without_unpickling(tmp_path):
+    state = {"epoch": 1, "model": {"w": torch.ones(2)}, "spec": "network x input 1x1x1\n",
+             "spec_sha256": checkpoint.spec_digest("network x input 1x1x1\n")}
+    checkpoint.save(tmp_path / "c.pt", state)
+    assert checkpoint.load(tmp_path / "c.pt", "network x input 1x1x1\n")["epoch"] == 1
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo owned",))
+    torch.save({"format": checkpoint.FORMAT, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(archc.UsageError, match="not a checkpoint archc can read"):
+        checkpoint.load(tmp_path / "evil.pt")
+    with pytest.raises(archc.UsageError, match="trained from another spec"):
+        checkpoint.load(tmp_path / "c.pt", "network y input 1x1x1\n")
+
+
+# -- many processes ----------------------------------------------------------------------------------
+
+
+def test_two_processes_take_the_steps_of_one_on_the_same_global_batch(tmp_path):
+    """torchrun, 2 CPU processes over loopback (gloo), 8 steps of a global batch of 32:
+    the same weights as one process, within float rounding."""
+    args = ["train", "lenet5", "--data", "digits", "--epochs", "1", "--max-steps", "8", "-q"]
+    one = archc_cli(*args, "-o", tmp_path / "one")
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", "29517", "-m", "archc", *args, "-o",
+                          str(tmp_path / "two")], capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr
+    ours, theirs = weights(tmp_path / "two"), weights(tmp_path / "one")
+    for key in theirs:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-5, atol=1e-6)
+    odd = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", "29518", "-m", "archc", *args, "--batch", "33",
+                          "-o", str(tmp_path / "odd")], capture_output=True, text=True,
+                         timeout=600)
+    assert odd.returncode != 0 and "a batch of 33 does not divide among 2 processes" in odd.stderr
+
+
+# -- the recipe's pieces -----------------------------------------------------------------------------
+
+
+def test_the_papers_update_rule_agrees_until_the_learning_rate_changes():
+    """AlexNet §5: v ← μv − ελw − ε∇, w ← w + v.  PyTorch: b ← μb + ∇ + λw, w ← w − εb.
+    With ε constant v = −εb and the steps agree; after ε1 → ε2 the paper's next step is
+    μv − ε2(λw + ∇) where PyTorch's is −ε2(μb + λw + ∇): they differ by exactly
+    μ·b·(ε2 − ε1)."""
+    torch.manual_seed(0)
+    start = torch.randn(5)
+    grads = [torch.randn(5) for _ in range(4)]
+    mu, decay, lr1, lr2 = 0.9, 5e-4, 0.01, 0.001
+    ours = torch.nn.Parameter(start.clone())
+    theirs = torch.nn.Parameter(start.clone())
+    paper = optim.PaperSGD([ours], lr=lr1, momentum=mu, weight_decay=decay)
+    torch_sgd = torch.optim.SGD([theirs], lr=lr1, momentum=mu, weight_decay=decay)
+    for g in grads[:3]:
+        for p, o in ((ours, paper), (theirs, torch_sgd)):
+            p.grad = g.clone()
+            o.step()
+        torch.testing.assert_close(ours.data, theirs.data, rtol=0, atol=1e-7)
+    buffer = torch_sgd.state[theirs]["momentum_buffer"].clone()
+    before = theirs.data.clone()
+    for o in (paper, torch_sgd):
+        o.param_groups[0]["lr"] = lr2
+    for p, o in ((ours, paper), (theirs, torch_sgd)):
+        p.grad = grads[3].clone()
+        o.step()
+    expected = before - lr2 * (mu * buffer + decay * before + grads[3])
+    torch.testing.assert_close(theirs.data, expected)
+    torch.testing.assert_close(ours.data - theirs.data, mu * buffer * (lr2 - lr1), rtol=1e-4,
+                               atol=1e-8)
+    assert (ours.data - theirs.data).abs().max() > 1e-6
+
+
+def test_every_bundled_spec_states_a_recipe():
+    for path in sorted((ROOT / "specs").glob("*.arch")):
+        net = archc.analyze(path)
+        assert net.recipe is not None, path.name
+        assert "# The recipe" in path.read_text(), path.name  # and says where it comes from
+
+
+def test_recipes_as_the_papers_state_them():
+    alexnet = archc.analyze("alexnet").recipe
+    assert (alexnet.optimizer, alexnet.lr, alexnet.momentum, alexnet.weight_decay,
+            alexnet.batch, alexnet.update) == ("sgd", 0.01, 0.9, 5e-4, 128, "paper")
+    assert alexnet.schedule == ir.Schedule("plateau", factor=0.1, times=3)
+    assert alexnet.augment.lighting == 0.1 and alexnet.evaluation.protocol == "ten-crop"
+    vgg = archc.analyze("vgg_d").recipe
+    assert vgg.batch == 256 and vgg.augment.scale == (256, 512)
+    assert vgg.evaluation == ir.Evaluation("dense", scales=(256, 384, 512), flip=True)
+    googlenet = archc.analyze("googlenet").recipe
+    assert googlenet.schedule == ir.Schedule("step", every=8, factor=0.96)
+    assert googlenet.average == "polyak" and googlenet.augment.area == (0.08, 1.0)
+
+
+# -- the test protocols, against a computation written out here --------------------------------
+
+
+def _trained(tiny: Path, images: Path, tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    run = tmp_path / "run"
+    done = archc_cli("train", tiny, "--data", images, "-o", run, "-q", "--workers", "0")
+    assert done.returncode == 0, done.stderr
+    model = archc.load(tiny).Model(num_classes=3, init="torch").eval()
+    model.load_state_dict(weights(run))
+    return run, model
+
+
+def _pixels(path: Path, mean) -> torch.Tensor:
+    from PIL import Image
+
+    import numpy
+
+    image = Image.open(path).convert("RGB")
+    tensor = torch.from_numpy(numpy.asarray(image, dtype=numpy.float32)).permute(2, 0, 1) / 255
+    return tensor - torch.tensor(mean)[:, None, None]
+
+
+def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_path):
+    import torchvision.transforms.v2.functional as TF
+
+    run, model = _trained(tiny, images, tmp_path)
+    mean = _dataset_mean(images / "train")
+    files = sorted((images / "val").rglob("*.png"))
+    labels = torch.tensor([["blue", "green", "red"].index(f.parent.name) for f in files])
+    expected = {"center": [], "ten-crop": [], "dense": []}
+    dense = model.dense().eval()
+    with torch.no_grad():
+        for f in files:
+            x = _pixels(f, mean)
+            rescaled = TF.resize(x, 37, antialias=True)  # ⌈32 / 0.875⌉
+            expected["center"].append(model(TF.center_crop(rescaled, [32, 32])[None]).softmax(1))
+            crops = torch.stack(TF.ten_crop(rescaled, [32, 32]))
+            expected["ten-crop"].append(model(crops).softmax(1).mean(0, keepdim=True))
+            views = []
+            for q in (32, 40):
+                scaled = TF.resize(x, q, antialias=True)[None]
+                for view in (scaled, scaled.flip(-1)):
+                    views.append(dense(view).mean((2, 3)).softmax(1))
+            expected["dense"].append(torch.stack(views).mean(0))
+    for protocol, outputs in expected.items():
+        p = torch.cat(outputs)
+        top1 = (p.argmax(1) != labels).float().mean().item()
+        loss = F.nll_loss(p.log(), labels).item()
+        extra = ["--scales", "32,40", "--flip"] if protocol == "dense" else []
+        done = archc_cli("eval", tiny, "--weights", run / "checkpoint.pt", "--data", images,
+                         "--protocol", protocol, *extra, "-f", "json", "--workers", "0")
+        assert done.returncode == 0, done.stderr
+        got = json.loads(done.stdout)
+        assert got["images"] == len(files) and got["top1_error"] == pytest.approx(top1)
+        assert got["loss"] == pytest.approx(loss, rel=1e-4), protocol
+
+
+def _dataset_mean(folder: Path) -> tuple[float, float, float]:
+    total, count = torch.zeros(3, dtype=torch.float64), 0
+    for f in sorted(folder.rglob("*.png")):
+        x = _pixels(f, (0.0, 0.0, 0.0)).double()
+        total += x.sum((1, 2))
+        count += x.shape[1] * x.shape[2]
+    return tuple((total / count).tolist())
+
+
+def test_initialising_from_a_shallower_net(tiny, images, tmp_path, run_cli):
+    """VGG §3.1: the layers whose names and shapes match come from the trained net."""
+    run, _ = _trained(tiny, images, tmp_path)
+    deeper = tmp_path / "deeper.arch"
+    deeper.write_text(TINY.replace("network tiny", "network deeper").replace(
+        "conv3-16; maxpool", "conv3-16; conv3-16; maxpool"))
+    code, _, err = run_cli("train", deeper, "--data", images, "-o", tmp_path / "d",
+                           "--init-from", run / "checkpoint.pt", "--max-steps", "1",
+                           "--workers", "0")
+    assert code == 0, err
+    assert ("4 layers taken (conv1, conv2, fc1, fc2); 1 left at their initialisation "
+            "(conv3)") in err  # conv3 is new; conv2 reads 8 maps in both, and so on
+
+
+# -- bad input: a clear error, nothing lost -------------------------------------------------------
+
+
+def test_bad_data(tiny, images, tmp_path, run_cli):
+    code, _, err = run_cli("train", tiny, "--data", tmp_path / "nowhere", "-o", tmp_path / "r")
+    assert code == 2 and "no data folder" in err and "Traceback" not in err
+    empty = tmp_path / "empty"
+    shutil.copytree(images, empty)
+    shutil.rmtree(empty / "train" / "red")
+    (empty / "train" / "red").mkdir()
+    code, _, err = run_cli("train", tiny, "--data", empty, "-o", tmp_path / "r2")
+    assert code == 2 and "Found no valid file for the classes red" in err
+    broken = tmp_path / "broken"
+    shutil.copytree(images, broken)
+    (broken / "train" / "red" / "0.png").write_bytes(b"not an image")
+    code, _, err = run_cli("train", tiny, "--data", broken, "-o", tmp_path / "r3",
+                           "--workers", "2")
+    assert code == 2 and "cannot read the image" in err and "red/0.png" in err
+    assert not (tmp_path / "r3" / "checkpoint.pt").exists()
+
+
+def test_bad_runs_and_recipes(tiny, images, tmp_path, run_cli):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "mine.txt").write_text("keep me")
+    code, _, err = run_cli("train", tiny, "--data", images, "-o", occupied)
+    assert code == 2 and "is not empty" in err and (occupied / "mine.txt").read_text() == "keep me"
+    adam = tmp_path / "adam.arch"
+    adam.write_text(TINY.replace("train sgd lr=0.05 momentum=0.9", "train adam lr=0.001"))
+    code, _, err = run_cli("train", adam, "--data", images, "--momentum", "0.9", "-o",
+                           tmp_path / "a")
+    assert code == 2 and "Adam, has no momentum" in err
+    code, _, err = run_cli("eval", "lenet5", "--weights", tmp_path / "none.pt", "--data", "digits")
+    assert code == 2 and "no checkpoint" in err
+
+
+def test_torchvision_weights_load_into_the_spec_that_describes_them(monkeypatch):
+    import torchvision.models as models
+
+    from archc.train import weights
+
+    reference = models.resnet18()
+    published = models.get_model_weights("resnet18").DEFAULT
+    monkeypatch.setattr(type(published), "get_state_dict",
+                        lambda self, **kwargs: reference.state_dict())
+    found = weights.load("torchvision:resnet18", "")
+    assert len(found.classes) == 1000
+    model = archc.build("resnet18")
+    weights.apply(model, found, "resnet18")
+    torch.testing.assert_close(model.fc.weight, reference.fc.weight)
+    with pytest.raises(archc.UsageError, match="does not fit `vgg_d`"):
+        weights.apply(archc.build("vgg_d"), found, "vgg_d")
+    with pytest.raises(archc.UsageError, match="torchvision has no model `nonet`"):
+        weights.load("torchvision:nonet", "")
+
+
+def test_an_averaged_run_is_evaluated_with_its_average(tiny, images, tmp_path, run_cli):
+    """GoogLeNet §6: "Polyak averaging ... for the final model" — validation during the
+    run, and `archc eval` after it, use the average, not the last step's weights."""
+    from archc.train import weights
+
+    spec = tmp_path / "averaged.arch"
+    spec.write_text(TINY.replace("epochs=2", "epochs=1 average=ema decay=0.5"))
+    code, _, err = run_cli("train", spec, "--data", images, "-o", tmp_path / "r", "-q",
+                           "--workers", "0")
+    assert code == 0, err
+    state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    found = weights.load(str(tmp_path / "r" / "checkpoint.pt"), spec.read_text())
+    for key, value in found.state.items():
+        assert torch.equal(value, state["averaged"][f"module.{key}"])
+    assert not all(torch.equal(value, state["model"][key]) for key, value in found.state.items())
