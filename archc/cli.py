@@ -9,21 +9,19 @@ Subcommands import what they need when they run, so `archc --help` is instant an
 from __future__ import annotations
 
 import argparse
-import codecs
-import contextlib
+import os
 import re
-import signal
 import sys
-import threading
 
 from . import sources
-from .errors import ArchcError, SpecError, printable
+from .errors import ArchcError, SpecError
+from .terminal import Terminated, terminal
 
 EXIT_OK, EXIT_EXPECT, EXIT_INPUT = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _terminal():
+    with terminal():
         parser = _parser()
         args = parser.parse_args(argv)
         if not hasattr(args, "run"):
@@ -38,82 +36,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INPUT
         except KeyboardInterrupt:
             return 130
-        except _Terminated as exc:  # SIGTERM or SIGHUP: `finally` blocks have cleaned up
+        except Terminated as exc:  # SIGTERM or SIGHUP: `finally` blocks have cleaned up
             return 128 + exc.signal
         except BrokenPipeError:  # `archc stats ... | head`
             sys.stderr.close()
             return EXIT_OK
-
-
-# -- what reaches the terminal -----------------------------------------------------------------
-
-
-class _Terminated(Exception):
-    """Raised in place of dying from SIGTERM or SIGHUP, so that a write in progress
-    removes its temporary file on the way out."""
-
-    def __init__(self, signal: int):
-        super().__init__(signal)
-        self.signal = signal
-
-
-class _Printable:
-    """A text stream that passes on only what a terminal shows as it is: no escape
-    sequences, bidirectional overrides or other control characters (tabs and newlines
-    pass), whatever a file name or a spec holds."""
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        return self._stream.write(printable(text))
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-# What the text archc prints outside ASCII becomes where the terminal's encoding lacks it
-# (PYTHONIOENCODING=ascii, LANG=C on old systems); anything else becomes `?`.
-_ASCII = {"×": "x", "≈": "~", "±": "+-", "—": "--", "–": "-", "…": "...", "†": "+",
-          "→": "->", "·": ".", "²": "^2", "α": "alpha", "β": "beta", "Σ": "sum",
-          "≥": ">=", "≤": "<=", "⊕": "(+)", "‘": "'", "’": "'", "“": '"', "”": '"'}
-
-
-def _ascii_fallback(error: UnicodeError):
-    text = error.object[error.start:error.end]
-    return "".join(_ASCII.get(char, "?") for char in text), error.end
-
-
-codecs.register_error("archc.fallback", _ascii_fallback)
-
-
-@contextlib.contextmanager
-def _terminal():
-    """For one command: stdout and stderr pass only printable text and never fail on a
-    character their encoding lacks; SIGTERM and SIGHUP end the command by an exception."""
-    streams = sys.stdout, sys.stderr
-    errors = [getattr(s, "errors", None) for s in streams]
-    for stream in streams:
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="archc.fallback")
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        def terminate(signum, frame):
-            raise _Terminated(signum)
-        for name in ("SIGTERM", "SIGHUP"):
-            if hasattr(signal, name):
-                number = getattr(signal, name)
-                handlers[number] = signal.signal(number, terminate)
-    sys.stdout, sys.stderr = _Printable(streams[0]), _Printable(streams[1])
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = streams
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
-        for stream, previous in zip(streams, errors):
-            if hasattr(stream, "reconfigure") and previous and not stream.closed:
-                stream.reconfigure(errors=previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -398,6 +325,230 @@ def _bench(args) -> int:
     return EXIT_EXPECT if failed else EXIT_OK
 
 
+# -- train, eval -------------------------------------------------------------------------------
+
+
+def _number(lo: float, hi: float | None = None):
+    """An argparse type: a number from ``lo`` (to ``hi``), else a usage error."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not value >= lo or (hi is not None and not value <= hi):
+            bound = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+            raise argparse.ArgumentTypeError(f"expected a number {bound}, not {text!r}")
+        return value
+    return parse
+
+
+def _device_arg(parser: argparse.ArgumentParser):
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to run (default: the GPU if there is one)")
+    parser.add_argument("--workers", type=_whole(0, 256), default=2,
+                        help="data-loading worker processes (default 2; 0: none)")
+
+
+def _configure_train(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("--data", required=True, metavar="DATA",
+                        help="an ImageFolder tree (DATA/train/CLASS/*, DATA/val/CLASS/*) or "
+                             "`digits` (scikit-learn's handwritten digits)")
+    parser.add_argument("-o", "--output", metavar="RUN_DIR",
+                        help="the run's folder (default: runs/NAME); it must be new or empty")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR after its last finished epoch")
+    recipe = parser.add_argument_group("recipe overrides", "recorded in the run")
+    recipe.add_argument("--lr", type=_number(1e-12), help="learning rate")
+    recipe.add_argument("--batch", type=_whole(1, 1 << 20), help="the global batch")
+    recipe.add_argument("--epochs", type=_whole(1, 100_000), help="epochs")
+    recipe.add_argument("--momentum", type=_number(0, 0.999999), help="SGD's momentum")
+    recipe.add_argument("--weight-decay", type=_number(0), help="weight decay")
+    parser.add_argument("--seed", type=_whole(0, 2 ** 31), default=0,
+                        help="for the initial weights, the data order and augmentation")
+    _device_arg(parser)
+    parser.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--backend", choices=("torch", "triton", "auto"), default="torch",
+                        help="the generated module's backend (default torch)")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start from the layers of a trained checkpoint whose names and "
+                             "shapes match (VGG §3.1: D and E from A)")
+    parser.add_argument("--plot", metavar="FILE", help="draw the learning curves to FILE "
+                                                       "(.png, .svg or .pdf) at the end")
+    parser.add_argument("--log-every", type=_whole(1), default=20, metavar="STEPS",
+                        help="a metrics line every STEPS steps (default 20)")
+    parser.add_argument("--max-steps", type=_whole(1), metavar="STEPS",
+                        help="stop after STEPS steps in all (a quick try)")
+    _quiet(parser)
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from .extras import need
+
+    need("torchvision", "train", "`archc train`")
+    from .train import Options, train
+
+    if args.resume and args.output:
+        raise ArchcError("--resume continues a run in its own folder: give no -o")
+    net, failed = _analyze(args.spec, args.quiet)
+    options = Options(
+        data=args.data, out=Path(args.output) if args.output else None,
+        resume=Path(args.resume) if args.resume else None, lr=args.lr, batch=args.batch,
+        epochs=args.epochs, momentum=args.momentum, weight_decay=args.weight_decay,
+        workers=args.workers, seed=args.seed, device=args.device, amp=args.amp,
+        compile=args.compile, backend=args.backend,
+        init_from=Path(args.init_from) if args.init_from else None,
+        plot=Path(args.plot) if args.plot else None, log_every=args.log_every,
+        max_steps=args.max_steps, quiet=args.quiet, command=tuple(sys.argv))
+    folder = train(net, options)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print(f"wrote {folder}", file=sys.stderr)
+    return EXIT_EXPECT if failed else EXIT_OK
+
+
+def _configure_eval(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("--weights", required=True, metavar="CHECKPOINT",
+                        help="a checkpoint.pt from `archc train`, or torchvision:NAME "
+                             "(torchvision's ImageNet weights, e.g. torchvision:vgg16)")
+    parser.add_argument("--data", required=True, metavar="DATA",
+                        help="an ImageFolder tree (its val/ folder is used) or `digits`")
+    parser.add_argument("--protocol", choices=("center", "ten-crop", "dense"),
+                        help="default: the recipe's `evaluate` line, else center")
+    parser.add_argument("--scales", metavar="Q,Q,...",
+                        help="for dense: the shorter sides, e.g. 256,384,512")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                        help="for dense: average the mirrored image's scores in")
+    parser.add_argument("--batch", type=_whole(1, 4096), default=32,
+                        help="images per batch (default 32; dense takes one at a time)")
+    _device_arg(parser)
+    parser.add_argument("--format", "-f", choices=("text", "json"), default="text")
+    _quiet(parser)
+
+
+def _eval(args) -> int:
+    import json
+    from dataclasses import replace
+
+    from . import api, ir
+    from .extras import need
+
+    need("torchvision", "train", "`archc eval`")
+    from .train import data, evaluate, weights
+    from .train.run import _device
+
+    net, failed = _analyze(args.spec, args.quiet)
+    recipe = net.recipe or ir.Recipe()
+    protocol = recipe.evaluation
+    if args.protocol is not None and args.protocol != protocol.protocol:
+        protocol = ir.Evaluation(args.protocol)
+    if args.scales is not None:
+        try:
+            scales = tuple(int(s) for s in args.scales.split(","))
+        except ValueError:
+            scales = ()
+        if not scales or min(scales) < 1:
+            raise ArchcError(f"--scales {args.scales!r}: give shorter sides, e.g. 256,384,512")
+        protocol = replace(protocol, scales=scales)
+    if args.flip is not None:
+        protocol = replace(protocol, flip=args.flip)
+    if protocol.protocol == "dense" and not protocol.scales:
+        raise ArchcError("dense evaluation needs --scales (or the recipe's `evaluate dense "
+                         "scales=(...)`)")
+    found = weights.load(args.weights, net.source.text)
+    sets = data.load(args.data, net, recipe, protocol)
+    if len(found.classes) != len(sets.classes):
+        raise ArchcError(f"{found.source} has {len(found.classes)} classes; {sets.name} has "
+                         f"{len(sets.classes)}")
+    device = _device(args.device)
+    model = api.load(net).Model(num_classes=len(found.classes), init="torch")
+    weights.apply(model, found, net.name)
+    result = evaluate(model.to(device), sets.test, protocol, device, args.batch, args.workers)
+    what = protocol.protocol + (f" at {', '.join(map(str, protocol.scales))}"
+                                if protocol.protocol == "dense" else "") + \
+        (" with flips" if protocol.protocol == "dense" and protocol.flip else "")
+    if args.format == "json":
+        print(json.dumps({"network": net.name, "weights": found.source, "data": sets.name,
+                          "protocol": protocol.protocol, "scales": list(protocol.scales),
+                          "flip": protocol.flip, **result.as_dict()}, indent=2))
+    else:
+        print(f"{net.name} ({found.source}) on {sets.name}, {result.images:,} images, {what}: "
+              f"top-1 error {result.top1_error:.2%}, top-5 error {result.top5_error:.2%}")
+    return EXIT_EXPECT if failed else EXIT_OK
+
+
+# -- import, export -----------------------------------------------------------------------------
+
+
+def _configure_import(parser: argparse.ArgumentParser):
+    parser.add_argument("prototxt", metavar="FILE.prototxt",
+                        help="a Caffe network definition (deploy or train_val, either format)")
+    parser.add_argument("-o", "--output", metavar="SPEC",
+                        help="the spec to write, or - for standard output (default: NAME.arch "
+                             "here, NAME being the network's)")
+    _input_arg(parser, "import the network")
+    parser.add_argument("--expect", action="store_true",
+                        help="add expect lines: Caffe's parameter count and output shape")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite SPEC even if archc did not write it")
+    _quiet(parser)
+
+
+def _import(args) -> int:
+    from pathlib import Path
+
+    from . import output
+    from .caffe import importer
+
+    path = Path(args.prototxt)
+    if not path.is_file():
+        raise ArchcError(f"no file `{path}`")
+    result = importer.import_text(sources.read(path), input=args.input, expect=args.expect)
+    if args.output == "-":
+        sys.stdout.write(result.text)
+        return EXIT_OK
+    target = Path(args.output or f"{result.network}.arch")
+    if target.is_dir():
+        target = target / f"{result.network}.arch"
+    output.write(target, result.text, force=args.force,
+                 ours=output.begins_with(importer.MARK.encode()))
+    print(f"wrote {target}: network {result.network}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _configure_export(parser: argparse.ArgumentParser):
+    _spec_args(parser, several=False)
+    parser.add_argument("--caffe", action="store_true", required=True,
+                        help="a Caffe deploy definition, current format (the one format so far)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="the .prototxt to write, or - (default: NAME.prototxt here)")
+    _input_arg(parser, "export the network")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite FILE even if archc did not write it")
+    _quiet(parser)
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from . import output
+    from .caffe import exporter
+
+    net, failed = _analyze(args.spec, args.quiet, args.input)
+    text = exporter.export(net)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        target = Path(args.output or f"{net.name}.prototxt")
+        output.write(target, text, force=args.force,
+                     ours=output.begins_with(exporter.MARK.encode()))
+        print(f"wrote {target}", file=sys.stderr)
+    return EXIT_EXPECT if failed else EXIT_OK
+
+
 # -- specs -------------------------------------------------------------------------------------
 
 
@@ -434,5 +585,13 @@ _COMMANDS = {
               "draw the network as the papers do (SVG, PNG, PDF or DOT)"),
     "bench": (_bench, _configure_bench,
               "time the network on a GPU: fused Triton kernels against PyTorch"),
+    "train": (_train, _configure_train,
+              "train the network with its spec's recipe (one CPU, one GPU, or torchrun)"),
+    "eval": (_eval, _configure_eval,
+             "top-1 and top-5 error of trained weights, with the paper's test protocol"),
+    "import": (_import, _configure_import,
+               "write the spec for a Caffe network definition (.prototxt)"),
+    "export": (_export, _configure_export,
+               "write a spec as a Caffe deploy definition (.prototxt)"),
     "specs": (_specs, _configure_specs, "list the bundled specs"),
 }
