@@ -21,7 +21,7 @@ from archc.errors import ArchcError, GeometryError, ParseError, Source
 from conftest import DATA, ROOT, UPDATE_GOLDEN, assert_golden
 
 FOLDER = DATA / "errors"
-CASES = sorted(FOLDER.glob("*.arch"))
+CASES = sorted([*FOLDER.glob("*.arch"), *FOLDER.glob("*.prototxt")])
 EXIT = {"expect_fails": 1}  # an expect line that does not hold; every other case is 2
 HEAD = "network tiny input 3x32x32\n"
 
@@ -37,10 +37,20 @@ GENERATED = {
 }
 
 
+def command(case) -> list[str]:
+    """What a case runs: `archc import` for a Caffe definition, `archc export --caffe` for
+    a `caffe_export_` spec, `archc check` for any other spec."""
+    if case.suffix == ".prototxt":
+        return ["import", case.name, "-o", "-"]
+    if case.stem.startswith("caffe_export_"):
+        return ["export", case.name, "--caffe", "-o", "-", "-q"]
+    return ["check", case.name]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_error_message(case, run_cli, monkeypatch):
     monkeypatch.chdir(case.parent)  # so messages show the bare file name
-    code, out, err = run_cli("check", case.name)
+    code, out, err = run_cli(*command(case))
     assert code == EXIT.get(case.stem, 2)
     assert "Traceback" not in err
     first = err.splitlines()[0]
@@ -59,10 +69,28 @@ def test_generated_error_message(name):
     assert_golden(rendered, FOLDER / f"{name}.err")
 
 
+# Caffe definitions made by code, too large to keep.
+GENERATED_PROTOTXT = {
+    "caffe_limit_bytes": lambda: 'name: "huge"\n' + "# a long comment\n" * (limits.MAX_BYTES // 16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_PROTOTXT))
+def test_generated_prototxt_error_message(name):
+    from archc.caffe import importer
+
+    with pytest.raises(ArchcError) as caught:
+        importer.import_text(Source(f"{name}.prototxt", GENERATED_PROTOTXT[name]()))
+    rendered = caught.value.render() + "\n"
+    assert re.match(rf"{name}\.prototxt:\d+:\d+: error: ", rendered)
+    assert_golden(rendered, FOLDER / f"{name}.err")
+
+
 def test_every_case_has_a_golden_file():
     missing = [c.name for c in CASES if not c.with_suffix(".err").exists()]
     assert not missing
-    stray = {p.stem for p in FOLDER.glob("*.err")} - {c.stem for c in CASES} - set(GENERATED)
+    stray = ({p.stem for p in FOLDER.glob("*.err")} - {c.stem for c in CASES} - set(GENERATED)
+             - set(GENERATED_PROTOTXT))
     assert not stray, f"goldens without a case: {sorted(stray)}"
 
 
@@ -120,7 +148,8 @@ def test_the_site_finder_finds_sites():
 # -- README.md lists them ------------------------------------------------------------------------
 
 BEGIN, END = "<!-- error catalogue: begin -->", "<!-- error catalogue: end -->"
-GROUPS = (("Syntax and limits", ParseError), ("Meaning", None), ("Geometry", GeometryError))
+GROUPS = (("Syntax and limits", ParseError), ("Meaning", None), ("Geometry", GeometryError),
+          ("Caffe definitions: import and export", None))
 
 
 def catalogue() -> str:
@@ -136,8 +165,11 @@ def catalogue() -> str:
             groups["An `expect` line that does not hold (exit code 1)"].append(entry)
             continue
         kind = _kind(err.stem)
-        title = next(title for title, cls in GROUPS if cls is not None and kind is cls) \
-            if kind in (ParseError, GeometryError) else "Meaning"
+        if err.stem.startswith("caffe_"):
+            title = "Caffe definitions: import and export"
+        else:
+            title = next(title for title, cls in GROUPS if cls is not None and kind is cls) \
+                if kind in (ParseError, GeometryError) else "Meaning"
         groups[title].append(entry)
     parts = []
     for title, entries in groups.items():
@@ -147,6 +179,17 @@ def catalogue() -> str:
 
 def _kind(stem: str) -> type:
     case = FOLDER / f"{stem}.arch"
+    if stem in GENERATED_PROTOTXT:
+        return ArchcError
+    if (FOLDER / f"{stem}.prototxt").exists() or stem.startswith("caffe_export_"):
+        import contextlib
+
+        from archc import cli
+
+        with contextlib.chdir(FOLDER):
+            code = cli.main(command(case if case.exists() else FOLDER / f"{stem}.prototxt"))
+        assert code == 2, stem
+        return ArchcError
     try:
         net = archc.analyze(case if case.exists() else Source(f"{stem}.arch", GENERATED[stem]()))
         list(archc.check(net))  # an `expect` line's target is looked up here
