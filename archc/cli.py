@@ -225,19 +225,11 @@ def _configure_compile(parser: argparse.ArgumentParser):
 
 
 def _compile(args) -> int:
-    from pathlib import Path
-
     from . import analysis, codegen, output
 
     net, failed = _analyze(args.spec, args.quiet, args.input)
-    source = codegen.generate(net)
-    if args.output == "-":
-        sys.stdout.write(source)
-    else:
-        path = Path(args.output or f"{net.name}.py")
-        if path.is_dir():
-            path = path / f"{net.name}.py"
-        output.write(path, source, force=args.force, ours=output.python_file)
+    path = _emit(args, codegen.generate(net), f"{net.name}.py", output.python_file)
+    if path is not None:
         params = analysis.totals(net).params
         print(f"wrote {path}: class {net.class_name}, {params:,} parameters")
         if not path.stem.isidentifier():
@@ -247,6 +239,23 @@ def _compile(args) -> int:
             print(f"warning: `{path.name}` hides Python's `{path.stem}` module from scripts "
                   f"in its folder; call it e.g. `{path.stem}_net.py`", file=sys.stderr)
     return EXIT_EXPECT if failed else EXIT_OK
+
+
+def _emit(args, text: str, default: str, ours):
+    """Text a command writes: to standard output for `-o -`, else to the file `-o` names
+    (or ``default``, here or in the folder `-o` names), safely; the path, or None."""
+    from pathlib import Path
+
+    from . import output
+
+    if args.output == "-":
+        sys.stdout.write(text)
+        return None
+    path = Path(args.output or default)
+    if path.is_dir():
+        path = path / default
+    output.write(path, text, force=args.force, ours=ours)
+    return path
 
 
 # -- graph -------------------------------------------------------------------------------------
@@ -507,15 +516,10 @@ def _import(args) -> int:
     if not path.is_file():
         raise ArchcError(f"no file `{path}`")
     result = importer.import_text(sources.read(path), input=args.input, expect=args.expect)
-    if args.output == "-":
-        sys.stdout.write(result.text)
-        return EXIT_OK
-    target = Path(args.output or f"{result.network}.arch")
-    if target.is_dir():
-        target = target / f"{result.network}.arch"
-    output.write(target, result.text, force=args.force,
-                 ours=output.begins_with(importer.MARK.encode()))
-    print(f"wrote {target}: network {result.network}", file=sys.stderr)
+    target = _emit(args, result.text, f"{result.network}.arch",
+                   output.begins_with(importer.MARK.encode()))
+    if target is not None:
+        print(f"wrote {target}: network {result.network}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -532,19 +536,13 @@ def _configure_export(parser: argparse.ArgumentParser):
 
 
 def _export(args) -> int:
-    from pathlib import Path
-
     from . import output
     from .caffe import exporter
 
     net, failed = _analyze(args.spec, args.quiet, args.input)
-    text = exporter.export(net)
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        target = Path(args.output or f"{net.name}.prototxt")
-        output.write(target, text, force=args.force,
-                     ours=output.begins_with(exporter.MARK.encode()))
+    target = _emit(args, exporter.export(net), f"{net.name}.prototxt",
+                   output.begins_with(exporter.MARK.encode()))
+    if target is not None:
         print(f"wrote {target}", file=sys.stderr)
     return EXIT_EXPECT if failed else EXIT_OK
 

@@ -205,7 +205,7 @@ class _Elaborator:
         for opt in st.options:
             if opt.key not in ("std", "bias") or opt.value is None:
                 raise _error(f"`init` takes std=... and bias=..., not `{opt.key}`", opt.loc)
-            values[opt.key] = _convert(vocabulary.number, opt)
+            values[opt.key] = vocabulary.typed(vocabulary.number, opt)
         if st.scheme == "normal" and "std" not in values:
             raise _error("`init normal` needs a standard deviation", st.loc,
                          hint="e.g. `init normal std=0.01 bias=0`")
@@ -311,16 +311,9 @@ class _Elaborator:
         for item in thing.body:
             if isinstance(item.thing, ast.Side):
                 raise _error("a side output cannot be a branch of `concat`", item.loc)
-            branch_label = item.label
-            if isinstance(item.thing, ast.Group) and item.thing.name is not None:
-                branch_label = item.thing.name
-            if branch_label is not None:
-                naming.check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
+            branch_label, inner_item = _branch(item)
             branch = naming.ScopeB("branch", item.loc, text=branch_label or "")
             joined.add_scope(branch, branch_label, item.label_loc or item.loc)
-            # The label (or group name) named the branch; what remains fills it.
-            thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
-            inner_item = replace(item, label=None, label_loc=None, thing=thing)
             outputs.append(self._item(inner_item, cur, branch, replace(ctx, tail=False)))
         node = self._add(ir.Concat(), tuple(outputs), "concat", concat.loc, ctx)
         joined.add_node(node)
@@ -337,7 +330,7 @@ class _Elaborator:
             if opt.key != "act":
                 raise _error(f"`add` takes only act=..., not `{opt.key}`", opt.loc,
                              hint="act=relu, act=none, ...: the activation after the sum")
-            function = _convert(vocabulary.activation, opt)
+            function = vocabulary.typed(vocabulary.activation, opt)
         if len(thing.body) < 2:
             raise _error("`add` needs two or more branches", thing.loc,
                          hint="a residual unit is `add { { conv3-64; conv3-64 }; identity }`")
@@ -347,16 +340,11 @@ class _Elaborator:
         for item in thing.body:
             if isinstance(item.thing, ast.Side):
                 raise _error("a side output cannot be a branch of `add`", item.loc)
-            branch_label = item.label
-            if isinstance(item.thing, ast.Group) and item.thing.name is not None:
-                branch_label = item.thing.name
+            branch_label, inner_item = _branch(item)
             target = joined
             if branch_label is not None:
-                naming.check_identifier(branch_label, item.label_loc or item.loc, "a branch name")
                 target = naming.ScopeB("branch", item.loc, text=branch_label)
                 joined.add_scope(target, branch_label, item.label_loc or item.loc)
-            inner = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
-            inner_item = replace(item, label=None, label_loc=None, thing=inner)
             outputs.append(self._item(inner_item, cur, target, replace(ctx, tail=True)))
         node = self._add(ir.Add(), tuple(outputs), "add", thing.loc, ctx)
         joined.add_node(node)
@@ -379,7 +367,7 @@ class _Elaborator:
         for opt in thing.options:
             if opt.key != "weight":
                 raise _error(f"`side` takes only weight=..., not `{opt.key}`", opt.loc)
-            weight = _convert(vocabulary.number, opt)
+            weight = vocabulary.typed(vocabulary.number, opt)
         side = naming.ScopeB("side", thing.loc, text="side", repeat=repeat)
         scope.add_scope(side, label, label_loc)
         inner = replace(ctx, tail=True, side=side)
@@ -459,7 +447,7 @@ class _Elaborator:
             if "stride" in options:
                 raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
             values["stride"] = ast.Option("stride", _subst(layer.stride, ctx), layer.stride.loc)
-        typed = {key: _convert(kind.options[key], opt) for key, opt in values.items()}
+        typed = {key: vocabulary.typed(kind.options[key], opt) for key, opt in values.items()}
         build = getattr(self, f"_build_{kind.name}")
         ir_layer = build(layer, word, typed, values)
         text = _render(layer, ctx)
@@ -631,6 +619,18 @@ class _Elaborator:
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _branch(item: ast.Item) -> tuple[str | None, ast.Item]:
+    """A branch of a join: its name (a label, or a group's name), checked, and the item
+    that fills it, without the name."""
+    label = item.label
+    if isinstance(item.thing, ast.Group) and item.thing.name is not None:
+        label = item.thing.name
+    if label is not None:
+        naming.check_identifier(label, item.label_loc or item.loc, "a branch name")
+    thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
+    return label, replace(item, label=None, label_loc=None, thing=thing)
+
+
 def _tail_index(items: tuple[ast.Item, ...]) -> int:
     """The item whose output is the body's output (soft-max, dropout and side outputs
     after it do not count): the place where the default activation is left out."""
@@ -685,20 +685,6 @@ def _subst_word(part: str, ctx: _Ctx) -> str:
     if part in ctx.env:
         return ctx.env[part].text
     return part
-
-
-def _convert(check, opt: ast.Option):
-    """An option's value, typed by ``check``; a bare flag (`ceil`) means `true`."""
-    if opt.value is None:
-        try:
-            return check("true")
-        except OptionError as exc:
-            raise _error(f"`{opt.key}` needs a value: {exc}", opt.loc,
-                         hint=f"e.g. `{opt.key}=...`") from None
-    try:
-        return check(opt.value.text)
-    except OptionError as exc:
-        raise _error(f"`{opt.key}` must be {exc}, not `{opt.value.text}`", opt.value.loc) from None
 
 
 def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = None) -> int:

@@ -200,26 +200,13 @@ def _typed(line: ast.Recipe) -> tuple[str | None, dict[str, object], dict[str, a
             raise _error(f"{where} has no option `{opt.key}`", opt.loc, hint=hint)
         if key in typed:
             raise _error(f"option `{opt.key}` is given twice", opt.loc)
-        typed[key] = _convert(spec.options[key], opt)
+        typed[key] = vocabulary.typed(spec.options[key], opt)
         written[key] = opt
     for needed in _NEEDED.get(line.kind, ()) + _NEEDED.get((line.kind, kind), ()):
         if needed not in typed:
             raise _error(f"`{line.kind}{' ' + kind if kind else ''}` needs {needed}=...",
                          line.loc, hint=f"e.g. `{spec.example}`")
     return kind, typed, written
-
-
-def _convert(check, opt: ast.Option):
-    if opt.value is None:
-        try:
-            return check("true")
-        except OptionError as exc:
-            raise _error(f"`{opt.key}` needs a value: {exc}", opt.loc,
-                         hint=f"e.g. `{opt.key}=...`") from None
-    try:
-        return check(opt.value.text)
-    except OptionError as exc:
-        raise _error(f"`{opt.key}` must be {exc}, not `{opt.value.text}`", opt.value.loc) from None
 
 
 def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from . import limits
+from . import ast, limits
+from .errors import SemanticError
 
 ACTIVATION_WORDS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
                     "scaled-tanh": "scaled_tanh", "none": None}
@@ -211,3 +212,19 @@ def suggest(word: str, names: list[str] | tuple[str, ...] = ()) -> str | None:
 def suggest_option(key: str, kind: Kind) -> str | None:
     close = difflib.get_close_matches(key, list(kind.options), n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def typed(check: Callable[[str], object], opt: ast.Option):
+    """An option's value, typed by ``check``; a bare flag (`ceil`) means `true`.  A value
+    that does not fit is a SemanticError at its place."""
+    if opt.value is None:
+        try:
+            return check("true")
+        except OptionError as exc:
+            raise SemanticError(f"`{opt.key}` needs a value: {exc}", opt.loc,
+                                hint=f"e.g. `{opt.key}=...`") from None
+    try:
+        return check(opt.value.text)
+    except OptionError as exc:
+        raise SemanticError(f"`{opt.key}` must be {exc}, not `{opt.value.text}`",
+                            opt.value.loc) from None
