@@ -298,3 +298,17 @@ def test_every_bundled_spec_either_exports_or_says_why():
         except archc.SpecError as exc:
             assert "Caffe cannot express" in exc.message, path.name
             assert path.stem not in CAFFE_CAN_SAY
+
+
+def test_batch_norm_and_a_residual_sum():
+    """BatchNorm + Scale become `bn`, an Eltwise SUM an `add` whose identity branch is the
+    blob it forks from, the ReLU after the sum its activation."""
+    imported = importer.import_text(Source("r.prototxt",
+                                           (CAFFE / "tiny_residual.prototxt").read_text()))
+    assert "sum: add {\n    identity\n    { c1: conv3-8 bias=false act=none; bn1: bn; relu;" \
+        in imported.text
+    net = archc.analyze(imported.text)
+    convs, bns, fc = 2 * 8 * 8 * 3 * 3, 2 * 2 * 8, 8 * 10 + 10
+    assert archc.totals(net).params == convs + bns + fc
+    add = next(n for n in net.nodes if n.op == "add")
+    assert net.nodes[add.id + 1].op == "relu"  # the ReLU after the sum

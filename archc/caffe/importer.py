@@ -387,8 +387,7 @@ class _Importer:
         else:
             ends = [n.id for n in self.nodes if not self.consumers[n.id]]
             main = ends[-1]
-        # A softmax after the logits in a deploy file ends the network; so do in-place
-        # layers written after the main output's producer (the blob's last writer).
+        # The other weighted losses' inputs are auxiliary heads: side outputs.
         for node_id, (weight, _) in list(self.sides.items()):
             if node_id == main or weight >= 1:
                 self.sides.pop(node_id)
@@ -414,7 +413,7 @@ class _Importer:
             if not nexts:
                 raise self._fail("this definition's graph is not one archc can follow",
                                  self.nodes[cur].loc)
-            joins = {j for c in nexts for j in [self._join_after(c, cur, allowed)] if j is not None}
+            joins = {j for c in nexts if (j := self._join_after(c, allowed)) is not None}
             if len(nexts) == 1 and self.nodes[nexts[0]].type not in ("Concat", "Eltwise"):
                 lines += self._layer(nexts[0], allowed)
                 cur = self._after_folds(nexts[0], allowed)
@@ -424,11 +423,12 @@ class _Importer:
                                  f"Concat or Eltwise", self.nodes[nexts[0]].loc,
                                  hint="archc imports branches that start together and end "
                                       "in one join")
-            lines += self._join(cur, joins.pop(), allowed)
-            cur = self._after_folds(self._last_join, allowed)
+            join = joins.pop()
+            lines += self._join(cur, join, allowed)
+            cur = self._after_folds(join, allowed)
         return lines
 
-    def _join_after(self, node_id: int, start: int, allowed: set[int]) -> int | None:
+    def _join_after(self, node_id: int, allowed: set[int]) -> int | None:
         """The first join reached by following single readers from ``node_id``."""
         n = node_id
         while True:
@@ -461,7 +461,6 @@ class _Importer:
             lines = _tail(self._chain(fork, chain[-1], set(chain), top=False),
                           node.type == "Eltwise")
             inner.append("{ " + "; ".join(lines) + " }")
-        self._last_join = join
         if node.type == "Concat":
             axis = node.message.message("concat_param")
             if axis is not None and axis.whole("axis", 1) != 1:
