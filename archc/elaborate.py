@@ -3,21 +3,18 @@
 Elaboration resolves `use` lines, applies `default` options, instantiates blocks with
 their arguments, unrolls `×N`, expands each layer word into IR nodes (a hidden conv or FC
 layer is followed by the network's activation; the papers' tables leave it out), and
-names every node after the scope tree that labels, groups and blocks define (the rules
-are in :mod:`archc.naming`).
+names every node after the scope tree that labels, groups and blocks define. What one
+layer word means is in :mod:`archc.layers`; the naming rules are in :mod:`archc.naming`.
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import math
 import os
-import re
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from . import ast, expectations, ir, limits, naming, recipe, sources, vocabulary
+from . import ast, expectations, ir, layers, limits, naming, recipe, sources, vocabulary
 from .errors import Diagnostic, Loc, Note, SemanticError, UsageError
 from .parser import parse
 from .vocabulary import Kind, OptionError
@@ -171,7 +168,7 @@ class _Elaborator:
                     seen[p.name] = p
             elif isinstance(st, ast.Table):
                 self._define(self.tables, st, "table")
-                _check_table(st)
+                layers.check_table(st)
             elif not main:
                 what = type(st).__name__.lower()
                 raise _error(f"a file brought in with `use` may hold only blocks and tables, "
@@ -438,7 +435,7 @@ class _Elaborator:
         word = {k: _subst_word(v, ctx) for k, v in said.items()}
         for key, written in said.items():
             if word[key] != written:  # a block parameter: check its value here, once
-                _word_int(word[key], layer, key, parameter=written)
+                layers.word_int(word[key], layer, key, parameter=written)
         if layer.stride is not None:
             if "stride" not in kind.options:
                 raise _error(f"`{layer.word}` has no stride", layer.stride.loc,
@@ -448,8 +445,8 @@ class _Elaborator:
                 raise _error("the stride is given twice (`/…` and `stride=`)", options["stride"].loc)
             values["stride"] = ast.Option("stride", _subst(layer.stride, ctx), layer.stride.loc)
         typed = {key: vocabulary.typed(kind.options[key], opt) for key, opt in values.items()}
-        build = getattr(self, f"_build_{kind.name}")
-        ir_layer = build(layer, word, typed, values)
+        ir_layer = layers.build(kind.name, layers.Said(layer, word, typed, values),
+                                layers.Declared(self.tables, self.warnings.append))
         text = _render(layer, ctx)
         init = None
         if kind.weighted:
@@ -508,112 +505,9 @@ class _Elaborator:
     def _add(self, layer, inputs, text, loc, ctx=None, implicit=False, init=None, repeat=None):
         self._spend(loc)
         node = naming.NodeB(len(self.nodes), layer, tuple(inputs), text, loc, implicit=implicit,
-                      side=ctx.side if ctx else None, init=init, repeat=repeat)
+                            side=ctx.side if ctx else None, init=init, repeat=repeat)
         self.nodes.append(node)
         return node
-
-    # One builder per vocabulary kind: (the layer, what its word says, typed options,
-    # the options as written) → an ir layer.
-
-    def _build_conv(self, layer, word, typed, written):
-        kernel = _kernel(word.get("kernel"), typed.get("kernel"), layer, written)
-        channels = _word_int(word["channels"], layer, "channels")
-        pad = typed.get("pad")
-        if pad is None and (kernel[0] % 2 == 0 or kernel[1] % 2 == 0):
-            self.warnings.append(Diagnostic(
-                f"`{layer.word}` has an even kernel, so it gets no padding: \"same\" padding, "
-                f"the default, needs an odd one", layer.word_loc,
-                hint="say which you want: pad=valid (none), or pad=N"))
-        if pad is None or pad == "same":
-            if pad == "same" and (kernel[0] % 2 == 0 or kernel[1] % 2 == 0):
-                raise _error("`pad=same` needs an odd kernel", written["pad"].loc)
-            pad = tuple(k // 2 if k % 2 else 0 for k in kernel)
-        elif pad == "valid":
-            pad = (0, 0)
-        else:
-            pad = (pad, pad)
-        connections = rows = None
-        if "table" in typed:
-            if typed.get("groups", 1) != 1:
-                raise _error("a conv layer takes either `groups` or a connection `table`",
-                             written["table"].loc)
-            connections, rows = self._connections(typed["table"], channels, written["table"])
-        stride = typed.get("stride", 1)
-        return ir.Conv(channels, kernel, (stride, stride), pad, typed.get("groups", 1),
-                       typed.get("bias", True), connections, rows)
-
-    def _connections(self, name: str, channels: int, opt: ast.Option):
-        """The input maps each output map reads, and how many input maps the table has."""
-        table = self.tables.get(name)
-        if table is None:
-            close = difflib.get_close_matches(name, list(self.tables), n=1, cutoff=0.6)
-            guess = close[0] if close else None
-            raise _error(f"no table `{name}`", opt.value.loc,
-                         hint=f"did you mean `{guess}`?" if guess
-                         else "define it with `table NAME { ... }`")
-        columns = len(table.rows[0])
-        if columns != channels:
-            raise _error(f"table `{name}` has {columns} columns but the layer has "
-                         f"{channels} output maps", opt.value.loc,
-                         notes=[Note("the table", table.loc)])
-        reads = tuple(tuple(i for i, row in enumerate(table.rows) if row[j]) for j in range(columns))
-        return reads, len(table.rows)
-
-    def _build_pool(self, kind: str, layer, word, typed, written):
-        kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
-        stride = typed.get("stride")
-        pad = typed.get("pad", 0)
-        return ir.Pool(kind, kernel, (stride, stride) if stride else kernel, (pad, pad),
-                       typed.get("ceil", False))
-
-    def _build_maxpool(self, layer, word, typed, written):
-        return self._build_pool("max", layer, word, typed, written)
-
-    def _build_avgpool(self, layer, word, typed, written):
-        return self._build_pool("avg", layer, word, typed, written)
-
-    def _build_gap(self, layer, word, typed, written):
-        return ir.GlobalAvgPool()
-
-    def _build_adaptive_avgpool(self, layer, word, typed, written):
-        size = _pair(word["size"], layer, "output size")
-        if min(size) < 1:
-            raise _error("an adaptive pool's output size must be at least 1", layer.word_loc)
-        return ir.AdaptiveAvgPool(size)
-
-    def _build_subsample(self, layer, word, typed, written):
-        kernel = _kernel(word.get("kernel"), None, layer, written) if "kernel" in word else (2, 2)
-        stride = typed.get("stride")
-        return ir.Subsample(kernel, (stride, stride) if stride else kernel)
-
-    def _build_fc(self, layer, word, typed, written):
-        features = _word_int(word["features"], layer, "features")
-        return ir.Linear(features, typed.get("bias", True), typed.get("in"))
-
-    def _build_lrn(self, layer, word, typed, written):
-        convention = typed.get("convention", "paper")
-        lrn = ir.LRN(typed.get("size", 5), typed.get("alpha", 1e-4), typed.get("beta", 0.75),
-                     typed.get("k", 2.0), "caffe" if convention == "pytorch" else convention)
-        if not math.isfinite(lrn.torch_alpha):
-            raise _error(f"alpha={written['alpha'].value.text} is too large: times the window "
-                         f"of {lrn.size}, as PyTorch takes it, it is no longer a number",
-                         written["alpha"].value.loc)
-        return lrn
-
-    def _build_softmax(self, layer, word, typed, written):
-        return ir.Softmax()
-
-    def _build_dropout(self, layer, word, typed, written):
-        return ir.Dropout(typed.get("p", 0.5))
-
-    def _build_bn(self, layer, word, typed, written):
-        return ir.BatchNorm(typed.get("eps", 1e-5), typed.get("momentum", 0.1))
-
-    def _build_activation(self, layer, word, typed, written):
-        return ir.Activation(vocabulary.ACTIVATION_WORDS[layer.word.lower()])
-
-    def _build_identity(self, layer, word, typed, written):
-        return ir.Identity()
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -659,20 +553,6 @@ def _arguments_hint(layer: ast.Layer, kind: Kind, extra: ast.Value) -> str:
     return f"write just `{layer.word}`"
 
 
-def _check_table(table: ast.Table):
-    if not table.rows:
-        raise _error(f"table `{table.name}` is empty", table.loc)
-    width = len(table.rows[0])
-    for row, loc in zip(table.rows, table.row_locs):
-        if len(row) != width:
-            raise _error(f"this row of table `{table.name}` has {len(row)} entries, "
-                         f"the first has {width}", loc)
-    for j in range(width):
-        if not any(row[j] for row in table.rows):
-            raise _error(f"column {j} of table `{table.name}` has no X: output map {j} "
-                         f"would read nothing", table.loc)
-
-
 def _subst(value: ast.Value | None, ctx: _Ctx) -> ast.Value | None:
     """A value with a block parameter replaced by its argument."""
     if value is None:
@@ -685,45 +565,6 @@ def _subst_word(part: str, ctx: _Ctx) -> str:
     if part in ctx.env:
         return ctx.env[part].text
     return part
-
-
-def _word_int(text: str, layer: ast.Layer, what: str, parameter: str | None = None) -> int:
-    if re.fullmatch(r"[0-9]+", text):
-        try:
-            value = vocabulary.size(text)
-        except OptionError as exc:
-            raise _error(f"the {what} in `{layer.word}` must be {exc}", layer.word_loc) from None
-        if value > 0:
-            return value
-    if parameter is not None:
-        raise _error(f"the {what} in `{layer.word}` must be a whole number of at least 1, "
-                     f"but `{parameter}` is `{text}`", layer.word_loc)
-    if re.fullmatch(r"[A-Za-z_]\w*", text):
-        raise _error(f"`{text}` in `{layer.word}` is not a number or a parameter of the "
-                     f"enclosing block", layer.word_loc)
-    raise _error(f"the {what} in `{layer.word}` must be a whole number of at least 1",
-                 layer.word_loc)
-
-
-def _pair(text: str, layer: ast.Layer, what: str) -> ir.Pair:
-    """`3` → (3, 3), `3x5` → (3, 5): a size written in a layer word."""
-    parts = [_word_int(p, layer, what) if p.strip("0") else 0 for p in text.lower().split("x")]
-    return (parts[0], parts[-1])
-
-
-def _kernel(from_word, from_option, layer: ast.Layer, written) -> ir.Pair:
-    if from_word is not None and from_option is not None:
-        raise _error("the kernel size is given twice", written["kernel"].loc)
-    if from_word is not None:
-        kernel = _pair(from_word, layer, "kernel size")
-    elif from_option is not None:
-        kernel = (from_option, from_option)
-    else:
-        raise _error(f"`{layer.word}` needs a kernel size", layer.word_loc,
-                     hint="write it in the word, as in conv3-64, or give kernel=3")
-    if min(kernel) < 1:
-        raise _error("a kernel size must be at least 1", layer.word_loc)
-    return kernel
 
 
 def _render(layer: ast.Layer, ctx: _Ctx) -> str:
