@@ -425,12 +425,12 @@ def _configure_eval(parser: argparse.ArgumentParser):
                              "(torchvision's ImageNet weights, e.g. torchvision:vgg16)")
     parser.add_argument("--data", required=True, metavar="DATA",
                         help="an ImageFolder tree (its val/ folder is used) or `digits`")
-    parser.add_argument("--protocol", choices=("center", "ten-crop", "dense"),
+    parser.add_argument("--protocol", choices=("center", "ten-crop", "multi-crop", "dense"),
                         help="default: the recipe's `evaluate` line, else center")
     parser.add_argument("--scales", metavar="Q,Q,...",
-                        help="for dense: the shorter sides, e.g. 256,384,512")
+                        help="for multi-crop and dense: the shorter sides, e.g. 256,384,512")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                        help="for dense: average the mirrored image's scores in")
+                        help="for multi-crop and dense: average the mirror images' scores in")
     parser.add_argument("--batch", type=_whole(1, 4096), default=32,
                         help="images per batch (default 32; dense takes one at a time)")
     _device_arg(parser)
@@ -467,8 +467,21 @@ def _eval(args) -> int:
     if protocol.protocol == "dense" and not protocol.scales:
         raise ArchcError("dense evaluation needs --scales (or the recipe's `evaluate dense "
                          "scales=(...)`)")
+    crop = (net.input.height, net.input.width)
+    if protocol.protocol == "multi-crop":
+        protocol = replace(protocol, scales=data.multi_crop_scales(net, protocol))
+        if min(protocol.scales) < max(crop):
+            raise ArchcError(f"--scales {args.scales}: multi-crop cuts {crop[0]}×{crop[1]} "
+                             f"crops from squares of each scale, so no scale may be smaller "
+                             f"than {max(crop)}")
     found = weights.load(args.weights, net.source.text)
     sets = data.load(args.data, net, recipe, protocol)
+    if sets.name == data.DIGITS and protocol.protocol in ("ten-crop", "multi-crop"):
+        if not args.quiet:
+            print(f"warning: the digits are already the network's input size, so there are "
+                  f"no {protocol.protocol}s to take: each is evaluated whole",
+                  file=sys.stderr)
+        protocol = ir.Evaluation("center")
     if len(found.classes) != len(sets.classes):
         raise ArchcError(f"{found.source} has {len(found.classes)} classes; {sets.name} has "
                          f"{len(sets.classes)}")
@@ -476,9 +489,9 @@ def _eval(args) -> int:
     model = api.load(net).Model(num_classes=len(found.classes), init="torch")
     weights.apply(model, found, net.name)
     result = evaluate(model.to(device), sets.test, protocol, device, args.batch, args.workers)
-    what = protocol.protocol + (f" at {', '.join(map(str, protocol.scales))}"
-                                if protocol.protocol == "dense" else "") + \
-        (" with flips" if protocol.protocol == "dense" and protocol.flip else "")
+    scaled = protocol.protocol in ("dense", "multi-crop")
+    what = protocol.protocol + (f" at {', '.join(map(str, protocol.scales))}" if scaled
+                                else "") + (" with flips" if scaled and protocol.flip else "")
     if args.format == "json":
         print(json.dumps({"network": net.name, "weights": found.source, "data": sets.name,
                           "protocol": protocol.protocol, "scales": list(protocol.scales),

@@ -389,8 +389,10 @@ class Augment:
     """How training images are prepared: rescale (``resize``: the shorter side; ``scale``:
     a shorter side drawn per image from a range, VGG's jitter; ``area``/``ratio``: a crop
     of that share of the image and that aspect, GoogLeNet's), then a random crop of the
-    network's input size, ``flip``, PCA ``lighting`` of that σ, and the ``mean`` (and
-    ``std``) taken out: ``imagenet``'s, the training set's (``dataset``), or none."""
+    network's input size, ``flip``, PCA ``lighting`` of that σ, Howard's ``photometric``
+    distortions (brightness, contrast and saturation each scaled by a factor drawn from
+    [1 − x, 1 + x], in random order), and the ``mean`` (and ``std``) taken out:
+    ``imagenet``'s, the training set's (``dataset``), or none."""
 
     resize: int | None = None
     scale: tuple[int, int] | None = None
@@ -398,15 +400,17 @@ class Augment:
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip: bool = False
     lighting: float = 0.0
+    photometric: float = 0.0
     mean: str = "none"
     std: str = "none"
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """How test images are scored: ``center`` crop, AlexNet's ``ten-crop``, or VGG's
-    ``dense`` evaluation of the fully-convolutional net at several ``scales``; ``flip``
-    averages the mirrored image's scores in too (dense)."""
+    """How test images are scored: ``center`` crop, AlexNet's ``ten-crop``, GoogLeNet's
+    ``multi-crop`` (144 crops from four ``scales``), or VGG's ``dense`` evaluation of the
+    fully-convolutional net at several ``scales``; ``flip`` averages the mirrored images'
+    scores in too (multi-crop, dense)."""
 
     protocol: str = "center"
     resize: int | None = None

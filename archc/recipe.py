@@ -109,10 +109,10 @@ _LINES = {
         "resize": vocabulary.positive, "scale": _range(vocabulary.positive),
         "area": _range(_fraction), "ratio": _range(_positive_number),
         "crop": vocabulary.positive, "flip": vocabulary.boolean, "lighting": vocabulary.number,
-        "mean": vocabulary.choice("none", "imagenet", "dataset"),
+        "photometric": _rate, "mean": vocabulary.choice("none", "imagenet", "dataset"),
         "std": vocabulary.choice("none", "imagenet")},
         "augment resize=256 crop=224 flip"),
-    "evaluate": _Line(("center", "ten-crop", "dense"), {
+    "evaluate": _Line(("center", "ten-crop", "multi-crop", "dense"), {
         "resize": vocabulary.positive, "scales": _list(vocabulary.positive),
         "flip": vocabulary.boolean},
         "evaluate dense scales=(256, 384, 512) flip"),
@@ -127,10 +127,13 @@ _ONLY = {
     ("schedule", "plateau"): {"every", "at"},
     ("evaluate", "center"): {"scales"},
     ("evaluate", "ten-crop"): {"scales"},
+    ("evaluate", "multi-crop"): {"resize"},
     ("evaluate", "dense"): {"resize"},
 }
 _NEEDED = {"train": ("lr", "batch", "epochs"), ("schedule", "step"): ("every",),
            ("schedule", "multistep"): ("at",), ("evaluate", "dense"): ("scales",)}
+_EXAMPLES = {("schedule", "step"): "schedule step every=8 factor=0.96",
+             ("schedule", "multistep"): "schedule multistep at=(30, 60) factor=0.1"}
 
 
 def recipe(lines: list[ast.Recipe], net_input: tuple[int, int, int]) -> ir.Recipe | None:
@@ -165,7 +168,8 @@ def recipe(lines: list[ast.Recipe], net_input: tuple[int, int, int]) -> ir.Recip
         options.pop("crop", None)
         result = replace(result, augment=ir.Augment(**options))
     if "evaluate" in parts:
-        kind, options, _ = parts["evaluate"]
+        kind, options, written = parts["evaluate"]
+        _check_evaluate(kind, options, written, net_input)
         result = replace(result, evaluation=ir.Evaluation(protocol=kind, **options))
     return result
 
@@ -204,8 +208,9 @@ def _typed(line: ast.Recipe) -> tuple[str | None, dict[str, object], dict[str, a
         written[key] = opt
     for needed in _NEEDED.get(line.kind, ()) + _NEEDED.get((line.kind, kind), ()):
         if needed not in typed:
+            example = _EXAMPLES.get((line.kind, kind), spec.example)
             raise _error(f"`{line.kind}{' ' + kind if kind else ''}` needs {needed}=...",
-                         line.loc, hint=f"e.g. `{spec.example}`")
+                         line.loc, hint=f"e.g. `{example}`")
     return kind, typed, written
 
 
@@ -234,3 +239,18 @@ def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]
                 raise _error(f"{key} rescales the shorter side to {low}, less than the "
                              f"network's input, {net_input[1]}×{net_input[2]}",
                              written[key].value.loc)
+
+
+def _check_evaluate(kind: str, options: dict, written: dict,
+                    net_input: tuple[int, int, int]) -> None:
+    """Test images are cropped to the network's input: no rescaling may make them smaller."""
+    largest = max(net_input[1:])
+    if kind == "multi-crop" and "scales" in options and min(options["scales"]) < largest:
+        raise _error(f"a scale of {min(options['scales'])} is smaller than the crops, "
+                     f"{net_input[1]}×{net_input[2]}", written["scales"].value.loc,
+                     hint="multi-crop takes squares of the shorter side, then crops the "
+                          "network's input from each")
+    if "resize" in options and options["resize"] < min(net_input[1:]):
+        raise _error(f"resize rescales the shorter side to {options['resize']}, less than "
+                     f"the network's input, {net_input[1]}×{net_input[2]}",
+                     written["resize"].value.loc)

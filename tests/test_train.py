@@ -89,6 +89,10 @@ def test_lenet5_learns_the_digits(tmp_path, run_cli):
     result = json.loads(out)
     assert code == 0 and result["images"] == 364
     assert result["top1_error"] == pytest.approx(epochs[-1]["top1_error"])
+    code, out, err = run_cli("eval", "lenet5", "--weights", tmp_path / "run" / "checkpoint.pt",
+                             "--data", "digits", "-f", "json", "--protocol", "multi-crop")
+    assert code == 0 and "no multi-crops to take: each is evaluated whole" in err
+    assert json.loads(out)["top1_error"] == result["top1_error"]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["recipe"]["lr"] == 0.02 and run["network"] == "lenet5"
 
@@ -217,9 +221,65 @@ def test_recipes_as_the_papers_state_them():
     googlenet = archc.analyze("googlenet").recipe
     assert googlenet.schedule == ir.Schedule("step", every=8, factor=0.96)
     assert googlenet.average == "polyak" and googlenet.augment.area == (0.08, 1.0)
+    assert googlenet.augment.photometric == 0.5  # Howard's factors, 0.5–1.5
+    assert googlenet.evaluation == ir.Evaluation("multi-crop", scales=(256, 288, 320, 352),
+                                                 flip=True)
+
+
+def test_photometric_distortions_are_howards():
+    """Brightness, contrast and saturation, each by a factor in [1 − x, 1 + x]."""
+    from torchvision.transforms import v2
+
+    from archc.train import data
+
+    net = archc.analyze("googlenet")
+    steps = data.training_transform(net, net.recipe.augment, None).transforms
+    jitter = [step for step in steps if isinstance(step, v2.ColorJitter)]
+    assert len(jitter) == 1
+    assert jitter[0].brightness == jitter[0].contrast == jitter[0].saturation == (0.5, 1.5)
+    assert jitter[0].hue is None
+    plain = data.training_transform(net, ir.Augment(flip=True), None).transforms
+    assert not any(isinstance(step, v2.ColorJitter) for step in plain)
 
 
 # -- the test protocols, against a computation written out here --------------------------------
+
+
+def _googlenet_crops(image: torch.Tensor, size: int, scales, flip: bool) -> list[torch.Tensor]:
+    """GoogLeNet §7, by index arithmetic: at each scale, the left, centre and right
+    squares (top, centre, bottom for a portrait image); from each, the four corners, the
+    centre and the whole square resized; then the mirror image of every one."""
+    import torchvision.transforms.v2.functional as TF
+
+    crops = []
+    for q in scales:
+        scaled = TF.resize(image, q, antialias=True)  # the shorter side to q
+        height, width = scaled.shape[1:]
+        longer = max(height, width)
+        for start in (0, (longer - q) // 2, longer - q):
+            square = (scaled[:, start:start + q, :] if height > width
+                      else scaled[:, :, start:start + q])
+            assert square.shape[1:] == (q, q)
+            far, middle = q - size, (q - size) // 2
+            for top, left in ((0, 0), (0, far), (far, 0), (far, far), (middle, middle)):
+                crops.append(square[:, top:top + size, left:left + size])
+            crops.append(TF.resize(square, [size, size], antialias=True))
+    return crops + [crop.flip(-1) for crop in crops] if flip else crops
+
+
+def test_googlenets_144_crops():
+    from archc.train.data import GOOGLENET_SCALES, MultiCrop
+
+    image = torch.rand(3, 300, 400)
+    assert MultiCrop((224, 224), GOOGLENET_SCALES, flip=True)(image).shape == (144, 3, 224, 224)
+    for height, width in ((40, 64), (70, 40), (30, 30)):  # landscape, portrait, square
+        image = torch.rand(3, height, width)
+        got = MultiCrop((16, 16), (20, 24), flip=True)(image)
+        expected = torch.stack(_googlenet_crops(image, 16, (20, 24), flip=True))
+        assert got.shape == (2 * 3 * 6 * 2, 3, 16, 16)
+        assert torch.equal(got, expected)
+    assert MultiCrop((16, 16), (20,), flip=False)(torch.rand(3, 40, 64)).shape == (18, 3, 16, 16)
+
 
 
 def _trained(tiny: Path, images: Path, tmp_path: Path) -> tuple[Path, torch.nn.Module]:
@@ -248,7 +308,7 @@ def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_pat
     mean = _dataset_mean(images / "train")
     files = sorted((images / "val").rglob("*.png"))
     labels = torch.tensor([["blue", "green", "red"].index(f.parent.name) for f in files])
-    expected = {"center": [], "ten-crop": [], "dense": []}
+    expected = {"center": [], "ten-crop": [], "multi-crop": [], "dense": []}
     dense = model.dense().eval()
     with torch.no_grad():
         for f in files:
@@ -257,6 +317,8 @@ def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_pat
             expected["center"].append(model(TF.center_crop(rescaled, [32, 32])[None]).softmax(1))
             crops = torch.stack(TF.ten_crop(rescaled, [32, 32]))
             expected["ten-crop"].append(model(crops).softmax(1).mean(0, keepdim=True))
+            crops = torch.stack(_googlenet_crops(x, 32, (32, 40), flip=True))
+            expected["multi-crop"].append(model(crops).softmax(1).mean(0, keepdim=True))
             views = []
             for q in (32, 40):
                 scaled = TF.resize(x, q, antialias=True)[None]
@@ -267,7 +329,7 @@ def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_pat
         p = torch.cat(outputs)
         top1 = (p.argmax(1) != labels).float().mean().item()
         loss = F.nll_loss(p.log(), labels).item()
-        extra = ["--scales", "32,40", "--flip"] if protocol == "dense" else []
+        extra = ["--scales", "32,40", "--flip"] if protocol in ("dense", "multi-crop") else []
         done = archc_cli("eval", tiny, "--weights", run / "checkpoint.pt", "--data", images,
                          "--protocol", protocol, *extra, "-f", "json", "--workers", "0")
         assert done.returncode == 0, done.stderr

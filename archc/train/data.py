@@ -8,9 +8,10 @@
 
 Training images go through the recipe's augmentation (torchvision.transforms.v2):
 rescaled (`resize`, VGG's `scale` jitter, or GoogLeNet's `area`/`ratio` crops), cropped
-at random to the network's input, flipped, lit (AlexNet's PCA lighting) and centred
-(`mean`, `std`).  Test images are rescaled and centre-cropped, ten-cropped, or kept whole
-for dense evaluation, as the recipe's `evaluate` line says.
+at random to the network's input, flipped, distorted (Howard's photometric distortions),
+lit (AlexNet's PCA lighting) and centred (`mean`, `std`).  Test images are rescaled and
+centre-cropped, ten-cropped, cut into GoogLeNet's 144 crops, or kept whole for dense
+evaluation, as the recipe's `evaluate` line says.
 """
 
 from __future__ import annotations
@@ -242,6 +243,9 @@ def training_transform(net: ir.Network, augment: ir.Augment, mean):
         steps.append(v2.RandomCrop(size))
     if augment.flip:
         steps.append(v2.RandomHorizontalFlip())
+    if augment.photometric:  # Howard (2013): factors in [1 - x, 1 + x], in random order
+        x = augment.photometric
+        steps.append(v2.ColorJitter(brightness=x, contrast=x, saturation=x))
     steps += _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
     if augment.lighting:
         steps.append(Lighting(augment.lighting))
@@ -251,8 +255,9 @@ def training_transform(net: ir.Network, augment: ir.Augment, mean):
 def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation, mean):
     """Center: rescaled so the crop is 87.5 % of the shorter side (256 for 224, the
     papers' and torchvision's), then the central crop.  Ten-crop: the same rescaling, the
-    four corners and the centre, and their mirrors (AlexNet §4.1).  Dense: the image as
-    it is; evaluation rescales it to each of its scales."""
+    four corners and the centre, and their mirrors (AlexNet §4.1).  Multi-crop: GoogLeNet's
+    144 crops (§7, :class:`MultiCrop`).  Dense: the image as it is; evaluation rescales it
+    to each of its scales."""
     from torchvision.transforms import v2
 
     size = _size(net)
@@ -260,6 +265,9 @@ def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation
     tensor += _normalize(augment, mean)
     if protocol.protocol == "dense":
         return v2.Compose(tensor)
+    if protocol.protocol == "multi-crop":
+        return v2.Compose([*tensor, MultiCrop(size, multi_crop_scales(net, protocol),
+                                              protocol.flip)])
     resize = protocol.resize or augment.resize or math.ceil(max(size) / 0.875)
     if protocol.protocol == "ten-crop":
         return v2.Compose([v2.Resize(resize, antialias=True), *tensor, v2.TenCrop(size),
@@ -272,3 +280,45 @@ class _Stack(torch.nn.Module):
 
     def forward(self, crops) -> torch.Tensor:
         return torch.stack(list(crops))
+
+
+GOOGLENET_SCALES = (256, 288, 320, 352)
+"""GoogLeNet's test scales (§7): the shorter side, for 224×224 crops."""
+
+
+def multi_crop_scales(net: ir.Network, protocol: ir.Evaluation) -> tuple[int, ...]:
+    """The protocol's scales, or GoogLeNet's, in proportion to the network's input."""
+    if protocol.scales:
+        return protocol.scales
+    largest = max(_size(net))
+    return tuple(round(q * largest / 224) for q in GOOGLENET_SCALES)
+
+
+class MultiCrop(torch.nn.Module):
+    """GoogLeNet's test crops (§7): the image rescaled so its shorter side is each of the
+    ``scales``; the left, centre and right squares of it (top, centre and bottom for a
+    portrait image); from each square the four corner crops and the centre crop of the
+    network's input size, and the square itself resized to it; with ``flip``, the mirror
+    image of each.  Four scales with flips make the paper's 4 × 3 × 6 × 2 = 144 crops,
+    stacked crops first."""
+
+    def __init__(self, size: tuple[int, int], scales: tuple[int, ...], flip: bool):
+        super().__init__()
+        self.size, self.scales, self.flip = size, scales, flip
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional
+
+        crops = []
+        for scale in self.scales:
+            resized = functional.resize(image, scale, antialias=True)
+            height, width = resized.shape[-2:]
+            side = min(height, width)
+            for start in (0, (max(height, width) - side) // 2, max(height, width) - side):
+                top, left = (start, 0) if height > width else (0, start)
+                square = resized[..., top:top + side, left:left + side]
+                crops += functional.five_crop(square, list(self.size))
+                crops.append(functional.resize(square, list(self.size), antialias=True))
+        if self.flip:
+            crops += [crop.flip(-1) for crop in crops]
+        return torch.stack(crops)

@@ -4,6 +4,9 @@
   of its shorter side.
 * ``ten-crop`` (AlexNet §4.1): the four corner crops and the centre crop, and the mirror
   image of each; the ten soft-max outputs are averaged.
+* ``multi-crop`` (GoogLeNet §7): 144 crops — at four scales, three squares, from each
+  the corners, the centre and the whole square, and with ``flip`` the mirror images of
+  all — whose soft-max outputs are averaged.
 * ``dense`` (VGG §3.2): the fully-convolutional form of the network (``model.dense()``)
   on the whole image rescaled to each of the ``scales`` (its shorter side); each class
   score map is averaged over its positions, soft-maxed, and the results averaged over the
@@ -43,14 +46,16 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, protocol: ir.Evaluation,
     if dense:
         model = model.dense() if hasattr(model, "dense") else model
         model.eval()
-    loader = DataLoader(dataset, batch_size=1 if dense else batch, shuffle=False,
+    whole = dense or protocol.protocol == "multi-crop"  # an image is a batch of its own
+    loader = DataLoader(dataset, batch_size=1 if whole else batch, shuffle=False,
                         num_workers=workers)
     top1 = top5 = images = 0
     loss = 0.0
     with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=autocast):
         for x, y in loader:
             x, y = x.to(device), y.to(device)
-            probabilities = (_dense(model, x, protocol) if dense else _probabilities(model, x))
+            probabilities = (_dense(model, x, protocol) if dense
+                             else _probabilities(model, x, batch))
             probabilities = probabilities.float()
             loss += F.nll_loss(probabilities.clamp_min(1e-12).log(), y, reduction="sum").item()
             k = min(5, probabilities.shape[1])
@@ -71,11 +76,13 @@ def _logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out.mean((2, 3)) if out.dim() == 4 else out  # a score map: averaged over positions
 
 
-def _probabilities(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Soft-max outputs, averaged over the crops where each image is several (ten-crop)."""
+def _probabilities(model: torch.nn.Module, x: torch.Tensor, batch: int) -> torch.Tensor:
+    """Soft-max outputs, averaged over the crops where each image is several (ten-crop,
+    multi-crop); at most ``batch`` crops go through the model at once."""
     if x.dim() == 5:
         n, crops = x.shape[:2]
-        p = _logits(model, x.flatten(0, 1)).float().softmax(1)
+        p = torch.cat([_logits(model, part).float().softmax(1)
+                       for part in x.flatten(0, 1).split(batch)])
         return p.view(n, crops, -1).mean(1)
     return _logits(model, x).float().softmax(1)
 
