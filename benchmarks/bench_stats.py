@@ -70,13 +70,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     try:
-        import torch  # noqa: F401  (only to report its version)
+        import torch
         import torchinfo  # noqa: F401
         import torchvision  # noqa: F401
     except ImportError as exc:
         print(f"error: {exc.name} is missing: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    import torch
 
     archc_cmd = [sys.executable, "-m", "archc", "stats", str(SPEC)]
     archc_json = [sys.executable, "-m", "archc", "stats", "--format", "json", str(SPEC)]

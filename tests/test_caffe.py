@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import archc
 from archc.caffe import exporter, importer
 from archc.errors import Source
-from conftest import ROOT, SPECS
+from conftest import SPECS
 
 CAFFE = Path(__file__).resolve().parent / "data" / "caffe"  # copies; provenance in README.md
 

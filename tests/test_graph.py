@@ -276,7 +276,7 @@ def test_a_chart_of_thousands_of_layers_names_some_and_draws_lines(tmp_path):
 
     from archc import plot
 
-    net = archc.analyze(f"network t input 4x8x8\nconv3-4 ×1000\nconv3-4 ×1000\nconv3-4 ×490\n")
+    net = archc.analyze("network t input 4x8x8\nconv3-4 ×1000\nconv3-4 ×1000\nconv3-4 ×490\n")
     figure = Figure()
     plot._per_layer(figure, net)
     top, bottom = figure.axes
