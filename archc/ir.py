@@ -392,7 +392,8 @@ class Augment:
     network's input size, ``flip``, PCA ``lighting`` of that σ, Howard's ``photometric``
     distortions (brightness, contrast and saturation each scaled by a factor drawn from
     [1 − x, 1 + x], in random order), and the ``mean`` (and ``std``) taken out:
-    ``imagenet``'s, the training set's (``dataset``), or none."""
+    ``imagenet``'s, the training set's mean pixel (``dataset``), its mean ``image``
+    (AlexNet's: images made ``resize``×``resize``, then cropped), or none."""
 
     resize: int | None = None
     scale: tuple[int, int] | None = None

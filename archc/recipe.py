@@ -109,7 +109,7 @@ _LINES = {
         "resize": vocabulary.positive, "scale": _range(vocabulary.positive),
         "area": _range(_fraction), "ratio": _range(_positive_number),
         "crop": vocabulary.positive, "flip": vocabulary.boolean, "lighting": vocabulary.number,
-        "photometric": _rate, "mean": vocabulary.choice("none", "imagenet", "dataset"),
+        "photometric": _rate, "mean": vocabulary.choice("none", "imagenet", "dataset", "image"),
         "std": vocabulary.choice("none", "imagenet")},
         "augment resize=256 crop=224 flip"),
     "evaluate": _Line(("center", "ten-crop", "multi-crop", "dense"), {
@@ -225,6 +225,17 @@ def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]
     if "area" in options and not 0 < options["area"][0] <= options["area"][1] <= 1:
         raise _error("`area` is a share of the image, from above 0 up to 1 (or 100%)",
                      written["area"].value.loc)
+    if options.get("mean") == "image":
+        if "resize" not in options:
+            raise _error("`mean=image` takes out a mean image of resize×resize pixels",
+                         written["mean"].value.loc,
+                         hint="give resize=N (AlexNet: resize=256), or take out the mean "
+                              "pixel: mean=dataset")
+        if options["resize"] < max(net_input[1:]):
+            raise _error(f"with mean=image, images are made {options['resize']}×{options['resize']}: smaller "
+                         f"than the network's input, {net_input[1]}×{net_input[2]}",
+                         written["resize"].value.loc,
+                         hint=f"give resize={max(net_input[1:])} or more")
     crop = options.get("crop")
     if crop is not None and (crop, crop) != tuple(net_input[1:]):
         raise _error(f"crop={crop} is not the network's input, "

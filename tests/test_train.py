@@ -215,6 +215,7 @@ def test_recipes_as_the_papers_state_them():
             alexnet.batch, alexnet.update) == ("sgd", 0.01, 0.9, 5e-4, 128, "paper")
     assert alexnet.schedule == ir.Schedule("plateau", factor=0.1, times=3)
     assert alexnet.augment.lighting == 0.1 and alexnet.evaluation.protocol == "ten-crop"
+    assert alexnet.augment.mean == "image" and alexnet.augment.resize == 256  # §2
     vgg = archc.analyze("vgg_d").recipe
     assert vgg.batch == 256 and vgg.augment.scale == (256, 512)
     assert vgg.evaluation == ir.Evaluation("dense", scales=(256, 384, 512), flip=True)
@@ -336,6 +337,105 @@ def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_pat
         got = json.loads(done.stdout)
         assert got["images"] == len(files) and got["top1_error"] == pytest.approx(top1)
         assert got["loss"] == pytest.approx(loss, rel=1e-4), protocol
+
+
+@pytest.fixture(scope="module")
+def framed(tmp_path_factory) -> Path:
+    """Images that share a structure (a bright frame on the left): their mean image is far
+    from their mean pixel."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("framed") / "data"
+    generator = torch.Generator().manual_seed(1)
+    for split, count in (("train", 6), ("val", 3)):
+        for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)),
+                             ("blue", (30, 30, 200))):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                w, h = (int(v) for v in torch.randint(36, 60, (2,), generator=generator))
+                pixels = (torch.tensor(colour) + torch.randint(-40, 40, (h, w, 3),
+                                                               generator=generator))
+                pixels[:, : w // 3] = 255
+                pixels[: h // 4] = 0
+                Image.fromarray(pixels.clamp(0, 255).to(torch.uint8).numpy()).save(
+                    root / split / name / f"{i}.png")
+    return root
+
+
+def test_alexnets_mean_image_against_an_independent_computation(framed, tmp_path):
+    """AlexNet §2: images made R×R (the shorter side rescaled to R, the central square),
+    the training set's mean image taken out, then crops; dense evaluation, whose images
+    have no one size, takes out the mean image's mean pixel."""
+    import torchvision.transforms.v2.functional as TF
+
+    images = framed
+
+    spec = tmp_path / "centred.arch"
+    spec.write_text(TINY.replace("augment scale=32..40 flip lighting=0.1 mean=dataset",
+                                 "augment resize=36 flip lighting=0.1 mean=image"))
+    run = tmp_path / "run"
+    done = archc_cli("train", spec, "--data", images, "-o", run, "-q", "--workers", "0",
+                     "--max-steps", "3")
+    assert done.returncode == 0, done.stderr
+    model = archc.load(spec).Model(num_classes=3, init="torch").eval()
+    model.load_state_dict(weights(run))
+
+    def square(path: Path) -> torch.Tensor:  # rescaled as an 8-bit image, as archc does
+        from PIL import Image
+
+        rescaled = TF.resize(Image.open(path).convert("RGB"), 36, antialias=True)
+        x = TF.to_dtype(TF.to_image(rescaled), torch.float32, scale=True)
+        top, left = round((x.shape[1] - 36) / 2), round((x.shape[2] - 36) / 2)
+        return x[:, top:top + 36, left:left + 36]
+
+    mean = torch.stack([square(f).double() for f in sorted((images / "train").rglob("*.png"))])
+    mean = mean.mean(0).float()
+    plain = archc.analyze(TINY.replace("augment scale=32..40 flip lighting=0.1 mean=dataset",
+                                       "augment resize=36 mean=image"))
+    from archc.train import data
+
+    training = data.load(str(images), plain, plain.recipe, plain.recipe.evaluation).train
+    for i in (0, 7, 13):  # a training crop is a window of the centred image
+        x, _ = training[i]
+        centred = square(Path(training.samples[i][0])) - mean
+        assert any(torch.allclose(x, centred[:, top:top + 32, left:left + 32], atol=1e-6)
+                   for top in range(5) for left in range(5))
+    files = sorted((images / "val").rglob("*.png"))
+    labels = torch.tensor([["blue", "green", "red"].index(f.parent.name) for f in files])
+    expected = {"center": [], "ten-crop": [], "dense": []}
+    with torch.no_grad():
+        for f in files:
+            centred = square(f) - mean
+            expected["center"].append(model(centred[None, :, 2:34, 2:34]).softmax(1))
+            crops = torch.stack(TF.ten_crop(centred, [32, 32]))
+            expected["ten-crop"].append(model(crops).softmax(1).mean(0, keepdim=True))
+            x = _pixels(f, tuple(mean.mean((1, 2)).tolist()))
+            expected["dense"].append(model.dense()(TF.resize(x, 40, antialias=True)[None])
+                                     .mean((2, 3)).softmax(1))
+    for protocol, outputs in expected.items():
+        p = torch.cat(outputs)
+        extra = ["--scales", "40", "--no-flip"] if protocol == "dense" else []
+        done = archc_cli("eval", spec, "--weights", run / "checkpoint.pt", "--data", images,
+                         "--protocol", protocol, *extra, "-f", "json", "--workers", "0")
+        assert done.returncode == 0, done.stderr
+        got = json.loads(done.stdout)
+        assert got["loss"] == pytest.approx(F.nll_loss(p.log(), labels).item(), rel=1e-4), \
+            protocol
+
+
+def test_a_grey_network_trains_on_colour_images(images, tmp_path, run_cli):
+    """The images are made grey before their statistics are taken (it was a crash)."""
+    grey = TINY.replace("3x32x32", "1x32x32")
+    for i, augment in enumerate(("augment resize=36 flip mean=dataset",
+                                 "augment resize=36 mean=imagenet std=imagenet",
+                                 "augment resize=36 lighting=0.1 mean=image")):
+        spec = tmp_path / f"grey{i}.arch"
+        spec.write_text(grey.replace("augment scale=32..40 flip lighting=0.1 mean=dataset",
+                                     augment))
+        code, _, err = run_cli("train", spec, "--data", images, "-o", tmp_path / f"r{i}",
+                               "--max-steps", "1", "--workers", "0", "-q")
+        assert code == 0, err
+        assert weights(tmp_path / f"r{i}")["conv1.weight"].shape == (8, 1, 3, 3)
 
 
 def _dataset_mean(folder: Path) -> tuple[float, float, float]:

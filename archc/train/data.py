@@ -127,8 +127,9 @@ def _folder(root: Path, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluat
         raise UsageError(f"`{root}`'s train and val folders have different classes: "
                          + ", ".join(missing[:5]))
     train, test = parts["train"], parts["val"]
-    train.transform = training_transform(net, recipe.augment, _mean(recipe.augment, train))
-    test.transform = test_transform(net, recipe.augment, protocol, _mean(recipe.augment, train))
+    mean = _mean(net, recipe.augment, train)
+    train.transform = training_transform(net, recipe.augment, mean)
+    test.transform = test_transform(net, recipe.augment, protocol, mean)
     return Data(train, test, train.classes, str(root))
 
 
@@ -186,34 +187,65 @@ class Lighting(torch.nn.Module):
         return image + shift[:, None, None]
 
 
-def _normalize(augment: ir.Augment, mean: tuple[float, ...] | None):
+class SubtractImage(torch.nn.Module):
+    """AlexNet's centring (§2): the training set's mean image taken out, pixel by pixel."""
+
+    def __init__(self, image: torch.Tensor):
+        super().__init__()
+        self.image = image
+
+    def forward(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor - self.image
+
+
+def _grey(rgb: tuple[float, float, float]) -> tuple[float]:
+    """A per-channel RGB statistic as one grey channel sees it: ITU-R 601-2 luma, the
+    weights of the conversion itself (exact for a mean; for a deviation, its bound)."""
+    return (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2],)
+
+
+def _normalize(net: ir.Network, augment: ir.Augment, mean):
+    """The per-channel centring and scaling the recipe asks for (a mean image is taken
+    out before cropping, by :class:`SubtractImage`: only the scaling is left here)."""
     from torchvision.transforms import v2
 
-    if mean is None and augment.std == "none":
+    pixel = mean if isinstance(mean, tuple) else None
+    if pixel is None and augment.std == "none":
         return []
+    channels = net.input.channels
     std = IMAGENET_STD if augment.std == "imagenet" else (1.0, 1.0, 1.0)
-    return [v2.Normalize(mean or (0.0, 0.0, 0.0), std)]
+    std = _grey(std) if channels == 1 else std
+    return [v2.Normalize(pixel or (0.0,) * channels, std)]
 
 
-def _mean(augment: ir.Augment, train) -> tuple[float, ...] | None:
-    """The pixel mean to take out: ImageNet's, the training set's (from up to 500 of its
-    images, spread evenly), or none."""
+def _mean(net: ir.Network, augment: ir.Augment, train):
+    """What to take out of the images: ImageNet's mean pixel, the training set's (a tuple,
+    per channel), its mean image (a C×R×R tensor for ``resize=R``), or None.  The
+    training set's statistics come from up to 500 of its images, spread evenly."""
     if augment.mean == "imagenet":
-        return IMAGENET_MEAN
-    if augment.mean != "dataset":
+        return _grey(IMAGENET_MEAN) if net.input.channels == 1 else IMAGENET_MEAN
+    if augment.mean not in ("dataset", "image"):
         return None
     from torchvision.transforms import v2
 
-    convert = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    steps = _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    if augment.mean == "image":
+        steps = [v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize),
+                 *steps]
+    convert = v2.Compose(steps)
     step = max(1, len(train.samples) // 500)
-    total, count = torch.zeros(3, dtype=torch.float64), 0
+    total, count = 0, 0
     for path, _ in train.samples[::step]:
         try:
-            pixels = convert(_load_image(path))
+            pixels = convert(_load_image(path)).double()
         except UnreadableImage as exc:
             raise exc.error() from None
-        total += pixels.double().sum((1, 2))
-        count += pixels.shape[1] * pixels.shape[2]
+        if augment.mean == "image":
+            total, count = total + pixels, count + 1
+        else:
+            total, count = total + pixels.sum((1, 2)), count + pixels.shape[1] * pixels.shape[2]
+    if augment.mean == "image":
+        return (total / count).float()
     return tuple((total / count).tolist())
 
 
@@ -231,8 +263,11 @@ def training_transform(net: ir.Network, augment: ir.Augment, mean):
     from torchvision.transforms import v2
 
     size = _size(net)
+    image = isinstance(mean, torch.Tensor)
     steps = []
-    if augment.area is not None:
+    if image:  # AlexNet §2: R×R images (the shorter side to R, the centre), centred
+        steps += [v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize)]
+    elif augment.area is not None:
         steps.append(v2.RandomResizedCrop(size, scale=augment.area, ratio=augment.ratio,
                                           antialias=True))
     else:
@@ -241,15 +276,17 @@ def training_transform(net: ir.Network, augment: ir.Augment, mean):
         else:
             steps.append(v2.Resize(augment.resize or max(size), antialias=True))
         steps.append(v2.RandomCrop(size))
-    if augment.flip:
-        steps.append(v2.RandomHorizontalFlip())
     if augment.photometric:  # Howard (2013): factors in [1 - x, 1 + x], in random order
         x = augment.photometric
         steps.append(v2.ColorJitter(brightness=x, contrast=x, saturation=x))
     steps += _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    if image:  # then the random crop, as Caffe takes it: at the same place in the mean
+        steps += [SubtractImage(mean), v2.RandomCrop(size)]
+    if augment.flip:
+        steps.append(v2.RandomHorizontalFlip())
     if augment.lighting:
         steps.append(Lighting(augment.lighting))
-    return v2.Compose(steps + _normalize(augment, mean))
+    return v2.Compose(steps + _normalize(net, augment, mean))
 
 
 def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation, mean):
@@ -257,12 +294,23 @@ def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation
     papers' and torchvision's), then the central crop.  Ten-crop: the same rescaling, the
     four corners and the centre, and their mirrors (AlexNet §4.1).  Multi-crop: GoogLeNet's
     144 crops (§7, :class:`MultiCrop`).  Dense: the image as it is; evaluation rescales it
-    to each of its scales."""
+    to each of its scales.  With a mean image (``mean=image``), center and ten-crop take
+    their crops from the R×R centred image, as training does; multi-crop and dense, whose
+    images have no one size, take out the mean image's mean pixel instead."""
     from torchvision.transforms import v2
 
     size = _size(net)
+    if isinstance(mean, torch.Tensor):
+        if protocol.protocol in ("center", "ten-crop"):
+            crop = v2.CenterCrop(size) if protocol.protocol == "center" else v2.TenCrop(size)
+            return v2.Compose([
+                v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize),
+                *_colour(net), v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                SubtractImage(mean), *_normalize(net, augment, mean), crop,
+                *([_Stack()] if protocol.protocol == "ten-crop" else [])])
+        mean = tuple(mean.mean((1, 2)).tolist())
     tensor = _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
-    tensor += _normalize(augment, mean)
+    tensor += _normalize(net, augment, mean)
     if protocol.protocol == "dense":
         return v2.Compose(tensor)
     if protocol.protocol == "multi-crop":
