@@ -126,14 +126,14 @@ class Alexnet(nn.Module):
         # The recipe (§4–6).  SGD, batch 128, momentum 0.9, weight decay 0.0005, the learning rate
         # inside the velocity as §5 writes the update (update=paper); ε = 0.01, divided by 10 when
         # the validation error stopped improving — three times in about 90 epochs.  Training takes
-        # random crops of images rescaled to 256 (here the shorter side; the paper makes them
-        # 256×256) and their mirrors, with PCA lighting of σ = 0.1 (§4.1) and the training set's
-        # mean taken out (the paper: its mean image; here its mean pixel).  The crops are 227×227,
-        # the "224×224 patches" of §4.1 at the size this spec's conv1 needs.  Testing averages the
-        # soft-max of ten crops: the four corners, the centre, and their mirrors (§4.1).
+        # random crops of 256×256 images (§2: the shorter side rescaled to 256, the central square
+        # kept) from which the training set's mean image is taken out, their mirrors, and PCA
+        # lighting of σ = 0.1 (§4.1).  The crops are 227×227, the "224×224 patches" of §4.1 at the
+        # size this spec's conv1 needs.  Testing averages the soft-max of ten crops: the four
+        # corners, the centre, and their mirrors (§4.1).
         train sgd lr=0.01 momentum=0.9 weight_decay=5e-4 batch=128 epochs=90 update=paper
         schedule plateau factor=0.1 times=3
-        augment resize=256 flip lighting=0.1 mean=dataset
+        augment resize=256 flip lighting=0.1 mean=image
         evaluate ten-crop
     """
 
