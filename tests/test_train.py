@@ -49,18 +49,28 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     """A small ImageFolder tree: three classes of coloured images of varied sizes."""
+    return _coloured_images(tmp_path_factory.mktemp("images") / "data", seed=0,
+                            counts=(12, 4), framed=False)
+
+
+def _coloured_images(root: Path, seed: int, counts: tuple[int, int], framed: bool) -> Path:
+    """Red, green and blue noise images of varied sizes, `counts` of each for train and
+    val; `framed` ones share a structure (a bright band on the left, a dark one on top)."""
     from PIL import Image
 
-    root = tmp_path_factory.mktemp("images") / "data"
-    generator = torch.Generator().manual_seed(0)
-    for split, count in (("train", 12), ("val", 4)):
+    generator = torch.Generator().manual_seed(seed)
+    for split, count in zip(("train", "val"), counts):
         for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)),
                              ("blue", (30, 30, 200))):
             (root / split / name).mkdir(parents=True)
             for i in range(count):
                 w, h = (int(v) for v in torch.randint(36, 60, (2,), generator=generator))
-                noise = torch.randint(-40, 40, (h, w, 3), generator=generator)
-                pixels = (torch.tensor(colour) + noise).clamp(0, 255).to(torch.uint8)
+                pixels = torch.tensor(colour) + torch.randint(-40, 40, (h, w, 3),
+                                                              generator=generator)
+                if framed:
+                    pixels[:, : w // 3] = 255
+                    pixels[: h // 4] = 0
+                pixels = pixels.clamp(0, 255).to(torch.uint8)
                 Image.fromarray(pixels.numpy()).save(root / split / name / f"{i}.png")
     return root
 
@@ -341,25 +351,9 @@ def test_eval_protocols_against_an_independent_computation(tiny, images, tmp_pat
 
 @pytest.fixture(scope="module")
 def framed(tmp_path_factory) -> Path:
-    """Images that share a structure (a bright frame on the left): their mean image is far
-    from their mean pixel."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("framed") / "data"
-    generator = torch.Generator().manual_seed(1)
-    for split, count in (("train", 6), ("val", 3)):
-        for name, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30)),
-                             ("blue", (30, 30, 200))):
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                w, h = (int(v) for v in torch.randint(36, 60, (2,), generator=generator))
-                pixels = (torch.tensor(colour) + torch.randint(-40, 40, (h, w, 3),
-                                                               generator=generator))
-                pixels[:, : w // 3] = 255
-                pixels[: h // 4] = 0
-                Image.fromarray(pixels.clamp(0, 255).to(torch.uint8).numpy()).save(
-                    root / split / name / f"{i}.png")
-    return root
+    """Images whose mean image is far from their mean pixel."""
+    return _coloured_images(tmp_path_factory.mktemp("framed") / "data", seed=1,
+                            counts=(6, 3), framed=True)
 
 
 def test_alexnets_mean_image_against_an_independent_computation(framed, tmp_path):

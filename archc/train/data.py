@@ -228,11 +228,7 @@ def _mean(net: ir.Network, augment: ir.Augment, train):
         return None
     from torchvision.transforms import v2
 
-    steps = _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
-    if augment.mean == "image":
-        steps = [v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize),
-                 *steps]
-    convert = v2.Compose(steps)
+    convert = v2.Compose((_squared(augment) if augment.mean == "image" else []) + _tensor(net))
     step = max(1, len(train.samples) // 500)
     total, count = 0, 0
     for path, _ in train.samples[::step]:
@@ -249,24 +245,36 @@ def _mean(net: ir.Network, augment: ir.Augment, train):
     return tuple((total / count).tolist())
 
 
+def _squared(augment: ir.Augment) -> list:
+    """AlexNet §2: the image made R×R for ``resize=R`` — the shorter side rescaled to R,
+    the central square kept — so that one mean image fits them all (``mean=image``)."""
+    from torchvision.transforms import v2
+
+    return [v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize)]
+
+
 def _size(net: ir.Network) -> tuple[int, int]:
     return net.input.height, net.input.width
 
 
-def _colour(net: ir.Network):
+def _tensor(net: ir.Network) -> list:
+    """The image as a float tensor in [0, 1], made grey first for a one-channel network."""
     from torchvision.transforms import v2
 
-    return [v2.Grayscale(1)] if net.input.channels == 1 else []
+    grey = [v2.Grayscale(1)] if net.input.channels == 1 else []
+    return grey + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
 
 
 def training_transform(net: ir.Network, augment: ir.Augment, mean):
+    """The recipe's augmentation of a training image, in the order the module's docstring
+    gives; ``mean`` is what :func:`_mean` found to take out."""
     from torchvision.transforms import v2
 
     size = _size(net)
     image = isinstance(mean, torch.Tensor)
     steps = []
-    if image:  # AlexNet §2: R×R images (the shorter side to R, the centre), centred
-        steps += [v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize)]
+    if image:
+        steps += _squared(augment)
     elif augment.area is not None:
         steps.append(v2.RandomResizedCrop(size, scale=augment.area, ratio=augment.ratio,
                                           antialias=True))
@@ -279,7 +287,7 @@ def training_transform(net: ir.Network, augment: ir.Augment, mean):
     if augment.photometric:  # Howard (2013): factors in [1 - x, 1 + x], in random order
         x = augment.photometric
         steps.append(v2.ColorJitter(brightness=x, contrast=x, saturation=x))
-    steps += _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
+    steps += _tensor(net)
     if image:  # then the random crop, as Caffe takes it: at the same place in the mean
         steps += [SubtractImage(mean), v2.RandomCrop(size)]
     if augment.flip:
@@ -304,13 +312,11 @@ def test_transform(net: ir.Network, augment: ir.Augment, protocol: ir.Evaluation
         if protocol.protocol in ("center", "ten-crop"):
             crop = v2.CenterCrop(size) if protocol.protocol == "center" else v2.TenCrop(size)
             return v2.Compose([
-                v2.Resize(augment.resize, antialias=True), v2.CenterCrop(augment.resize),
-                *_colour(net), v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
-                SubtractImage(mean), *_normalize(net, augment, mean), crop,
+                *_squared(augment), *_tensor(net), SubtractImage(mean),
+                *_normalize(net, augment, mean), crop,
                 *([_Stack()] if protocol.protocol == "ten-crop" else [])])
         mean = tuple(mean.mean((1, 2)).tolist())
-    tensor = _colour(net) + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]
-    tensor += _normalize(net, augment, mean)
+    tensor = _tensor(net) + _normalize(net, augment, mean)
     if protocol.protocol == "dense":
         return v2.Compose(tensor)
     if protocol.protocol == "multi-crop":
