@@ -237,6 +237,13 @@ def test_recipes_as_the_papers_state_them():
                                                  flip=True)
 
 
+def test_a_list_of_one_may_keep_its_parentheses():
+    for written in ("scales=40", "scales=(40)"):  # the second was a syntax error
+        net = archc.analyze(TINY.replace("evaluate dense scales=(32, 40) flip",
+                                         f"evaluate dense {written} flip"))
+        assert net.recipe.evaluation.scales == (40,)
+
+
 def test_photometric_distortions_are_howards():
     """Brightness, contrast and saturation, each by a factor in [1 − x, 1 + x]."""
     from torchvision.transforms import v2
