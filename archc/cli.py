@@ -402,6 +402,11 @@ def _train(args) -> int:
 
     if args.resume and args.output:
         raise ArchcError("--resume continues a run in its own folder: give no -o")
+    if args.plot:  # before the run, not after hours of it
+        from . import plot
+
+        plot.check(args.plot)
+        need("matplotlib.figure", "graph", "--plot")
     net, failed = _analyze(args.spec, args.quiet)
     options = Options(
         data=args.data, out=Path(args.output) if args.output else None,

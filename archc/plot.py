@@ -33,18 +33,27 @@ def _format(path: str | Path) -> str:
 
 def plot(nets: list[ir.Network], path: str | Path, force: bool = False) -> Path:
     """Draw the chart for ``nets`` into ``path`` (its suffix picks the format)."""
-    # No pyplot: no global state, no display needed.
-    Figure = extras.need("matplotlib.figure", "graph", "--plot").Figure
-
-    from . import __version__
-
     path = Path(path)
-    fmt = _format(path)
-    figure = Figure(figsize=(11, 6.5) if len(nets) == 1 else (9, 4.5), layout="constrained")
+    _format(path)
+    figure = new_figure(figsize=(11, 6.5) if len(nets) == 1 else (9, 4.5))
     if len(nets) == 1:
         _per_layer(figure, nets[0])
     else:
         _per_network(figure, nets)
+    return save(figure, path, force=force)
+
+
+def new_figure(figsize: tuple[float, float]):
+    """A matplotlib Figure, without pyplot: no global state, no display needed."""
+    Figure = extras.need("matplotlib.figure", "graph", "--plot").Figure
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def save(figure, path: Path, force: bool = False) -> Path:
+    """Write ``figure`` to ``path``, in the format its suffix names, marked as archc's."""
+    from . import __version__
+
+    fmt = _format(path)
     buffer = io.BytesIO()
     # Matplotlib's own credit goes (it would sit where archc's mark must); the PDF's
     # Producer says archc from the start.

@@ -87,8 +87,13 @@ def tiny(tmp_path_factory) -> Path:
 
 def test_lenet5_learns_the_digits(tmp_path, run_cli):
     """The README's promise: ≥ 97 % on the held-out digits with the spec's own recipe."""
-    code, _, err = run_cli("train", "lenet5", "--data", "digits", "-o", tmp_path / "run", "-q")
+    code, _, err = run_cli("train", "lenet5", "--data", "digits", "-o", tmp_path / "run", "-q",
+                           "--plot", tmp_path / "curves.svg")
     assert code == 0, err
+    from archc import output
+
+    assert output.picture(tmp_path / "curves.svg")  # the learning curves, marked as archc's
+    assert "validation error (%)" in (tmp_path / "curves.svg").read_text()
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     epochs = [line for line in lines if "top1_error" in line]
     assert len(epochs) == archc.analyze("lenet5").recipe.epochs == 20
@@ -496,6 +501,10 @@ def test_bad_runs_and_recipes(tiny, images, tmp_path, run_cli):
     assert code == 2 and "Adam, has no momentum" in err
     code, _, err = run_cli("eval", "lenet5", "--weights", tmp_path / "none.pt", "--data", "digits")
     assert code == 2 and "no checkpoint" in err
+    code, _, err = run_cli("train", tiny, "--data", images, "-o", tmp_path / "p",
+                           "--plot", tmp_path / "curves.jpg")
+    assert code == 2 and "cannot plot to" in err
+    assert not (tmp_path / "p").exists()  # refused before the run, not after it
 
 
 def test_torchvision_weights_load_into_the_spec_that_describes_them(monkeypatch):

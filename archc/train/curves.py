@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
-
-from .. import output
-from ..errors import UsageError
 
 
 def plot(metrics: Path, path: Path) -> Path:
     """Training loss by step, and validation top-1/top-5 error by epoch, drawn to ``path``
     (.png, .svg or .pdf)."""
-    from .. import __version__, extras
+    from .. import plot as charts
 
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "svg", "pdf"):
-        raise UsageError(f"cannot plot to `{path}`", hint="use a .png, .svg or .pdf file")
-    Figure = extras.need("matplotlib.figure", "graph", "--plot").Figure
+    charts.check(path)
     lines = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
              if line.strip()]
     steps = [m for m in lines if "step" in m]
     epochs = {m["epoch"]: m for m in lines if "top1_error" in m}  # a rerun epoch: its last
-    figure = Figure(figsize=(10, 4), layout="constrained")
+    figure = charts.new_figure(figsize=(10, 4))
     loss, error = figure.subplots(1, 2)
     per_epoch = max((m["step"] for m in steps), default=1)
     loss.plot([m["epoch"] - 1 + m["step"] / per_epoch for m in steps],
@@ -39,10 +32,4 @@ def plot(metrics: Path, path: Path) -> Path:
     error.legend()
     for axes in (loss, error):
         axes.grid(alpha=0.3)
-    buffer = io.BytesIO()
-    metadata = {"png": {"Software": None}, "svg": {"Creator": None},
-                "pdf": {"Producer": f"archc {__version__}"}}[fmt]
-    figure.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
-    output.write(path, output.mark(buffer.getvalue(), fmt, __version__), force=False,
-                 ours=output.picture)
-    return path
+    return charts.save(figure, path)
