@@ -231,9 +231,10 @@ def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]
                          written["mean"].value.loc,
                          hint="give resize=N (AlexNet: resize=256), or take out the mean "
                               "pixel: mean=dataset")
-        if options["resize"] < max(net_input[1:]):
-            raise _error(f"with mean=image, images are made {options['resize']}×{options['resize']}: smaller "
-                         f"than the network's input, {net_input[1]}×{net_input[2]}",
+        side = options["resize"]
+        if side < max(net_input[1:]):
+            raise _error(f"with mean=image, images are made {side}×{side}: smaller than the "
+                         f"network's input, {net_input[1]}×{net_input[2]}",
                          written["resize"].value.loc,
                          hint=f"give resize={max(net_input[1:])} or more")
     crop = options.get("crop")
@@ -242,14 +243,17 @@ def _check_augment(options: dict, written: dict, net_input: tuple[int, int, int]
                      f"{net_input[1]}×{net_input[2]}", written["crop"].value.loc,
                      hint="crops are the size the network takes: leave crop out, or change "
                           "the `network` line")
-    smallest = min(net_input[1:])
     for key in ("resize", "scale"):
         if key in options:
-            low = options[key] if key == "resize" else options[key][0]
-            if low < smallest:
-                raise _error(f"{key} rescales the shorter side to {low}, less than the "
-                             f"network's input, {net_input[1]}×{net_input[2]}",
-                             written[key].value.loc)
+            _shorter_side(key, options[key] if key == "resize" else options[key][0],
+                          written, net_input)
+
+
+def _shorter_side(key: str, side: int, written: dict, net_input: tuple[int, int, int]) -> None:
+    """Refuse a rescaling (``key``) that leaves the shorter side below the network's input."""
+    if side < min(net_input[1:]):
+        raise _error(f"{key} rescales the shorter side to {side}, less than the network's "
+                     f"input, {net_input[1]}×{net_input[2]}", written[key].value.loc)
 
 
 def _check_evaluate(kind: str, options: dict, written: dict,
@@ -261,7 +265,5 @@ def _check_evaluate(kind: str, options: dict, written: dict,
                      f"{net_input[1]}×{net_input[2]}", written["scales"].value.loc,
                      hint="multi-crop takes squares of the shorter side, then crops the "
                           "network's input from each")
-    if "resize" in options and options["resize"] < min(net_input[1:]):
-        raise _error(f"resize rescales the shorter side to {options['resize']}, less than "
-                     f"the network's input, {net_input[1]}×{net_input[2]}",
-                     written["resize"].value.loc)
+    if "resize" in options:
+        _shorter_side("resize", options["resize"], written, net_input)
