@@ -44,13 +44,14 @@ _LARGEST_PICTURE = 64 << 20  # a PDF is read whole to find its trailer: at most 
 
 
 def write(path: Path, data: str | bytes, *, force: bool = False,
-          ours: Callable[[Path], bool]) -> None:
+          ours: Callable[[Path], bool], forceable: bool = True) -> None:
     """Replace ``path`` with ``data`` in one step (a reader sees the old file or the new one,
     never half of either).  An existing file is replaced only if ``ours(path)`` says archc
     wrote it, or ``force`` is given; one that is not a regular file, never.  A failure —
-    a read-only folder, a full disk, a signal — leaves the old file and no debris."""
+    a read-only folder, a full disk, a signal — leaves the old file and no debris.
+    ``forceable``: whether the command has a --force for its hints to suggest."""
     path = Path(path)
-    check(path, force=force, ours=ours)
+    check(path, force=force, ours=ours, forceable=forceable)
     blob = data.encode("utf-8") if isinstance(data, str) else data
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -77,7 +78,8 @@ def _cannot(path: Path, exc: OSError) -> UsageError:
     return UsageError(f"cannot write `{path}`: {exc.strerror or exc}")
 
 
-def check(path: Path, *, force: bool = False, ours: Callable[[Path], bool]) -> None:
+def check(path: Path, *, force: bool = False, ours: Callable[[Path], bool],
+          forceable: bool = True) -> None:
     """Raise the error :func:`write` would raise for ``path``, before any work is done."""
     path = Path(path)
     if not path.parent.is_dir():
@@ -94,13 +96,15 @@ def check(path: Path, *, force: bool = False, ours: Callable[[Path], bool]) -> N
         if force:
             return  # --force: the link itself is replaced, not what it points to
         raise UsageError(f"refusing to replace `{path}`: it is a symbolic link",
-                         hint="pass --force to replace the link with a file, or name its target")
+                         hint="pass --force to replace the link with a file, or name its target"
+                         if forceable else "name the link's target, or another file")
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(f"cannot write `{path}`: it is not a regular file (a pipe, a device "
                          f"or a socket)", hint="name a file to write")
     if not force and not ours(path):
         raise UsageError(f"refusing to overwrite `{path}`: archc did not write it",
-                         hint="pass --force to replace it, or name another file")
+                         hint="pass --force to replace it, or name another file" if forceable
+                         else "name another file, or remove this one first")
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -18,10 +18,11 @@ MAX_TICKS = 60
 """A chart names at most this many layers on its axis, and draws more as lines, not bars."""
 
 
-def check(path: str | Path, force: bool = False) -> None:
-    """Raise, before any drawing, if archc cannot or may not write a chart to ``path``."""
+def check(path: str | Path, force: bool = False, forceable: bool = True) -> None:
+    """Raise, before any drawing, if archc cannot or may not write a chart to ``path``
+    (``forceable``: whether the command has a --force to suggest)."""
     _format(path)
-    output.check(Path(path), force=force, ours=output.picture)
+    output.check(Path(path), force=force, ours=output.picture, forceable=forceable)
 
 
 def _format(path: str | Path) -> str:
@@ -49,7 +50,7 @@ def new_figure(figsize: tuple[float, float]):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def save(figure, path: Path, force: bool = False) -> Path:
+def save(figure, path: Path, force: bool = False, forceable: bool = True) -> Path:
     """Write ``figure`` to ``path``, in the format its suffix names, marked as archc's."""
     from . import __version__
 
@@ -61,7 +62,7 @@ def save(figure, path: Path, force: bool = False) -> Path:
                 "pdf": {"Producer": f"archc {__version__}"}}[fmt]
     figure.savefig(buffer, format=fmt, dpi=150, metadata=metadata)
     output.write(path, output.mark(buffer.getvalue(), fmt, __version__), force=force,
-                 ours=output.picture)
+                 ours=output.picture, forceable=forceable)
     return path
 
 

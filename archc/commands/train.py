@@ -59,7 +59,7 @@ def run(args) -> int:
     if args.plot:  # before the run, not after hours of it
         from .. import plot
 
-        plot.check(args.plot)
+        plot.check(args.plot, forceable=False)
         need("matplotlib.figure", "graph", "--plot")
     net, failed = common.analyze(args.spec, args.quiet)
     options = Options(

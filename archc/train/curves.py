@@ -11,7 +11,7 @@ def plot(metrics: Path, path: Path) -> Path:
     (.png, .svg or .pdf)."""
     from .. import plot as charts
 
-    charts.check(path)
+    charts.check(path, forceable=False)  # `archc train` has no --force
     lines = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()
              if line.strip()]
     steps = [m for m in lines if "step" in m]
@@ -32,4 +32,4 @@ def plot(metrics: Path, path: Path) -> Path:
     error.legend()
     for axes in (loss, error):
         axes.grid(alpha=0.3)
-    return charts.save(figure, path)
+    return charts.save(figure, path, forceable=False)
