@@ -507,16 +507,27 @@ def test_bad_runs_and_recipes(tiny, images, tmp_path, run_cli):
     assert not (tmp_path / "p").exists()  # refused before the run, not after it
 
 
-def test_torchvision_weights_load_into_the_spec_that_describes_them(monkeypatch):
+def test_torchvision_weights_load_into_the_spec_that_describes_them(monkeypatch, tmp_path):
+    import hashlib
+
     import torchvision.models as models
 
     from archc.train import weights
 
     reference = models.resnet18()
+    file = tmp_path / "published" / "resnet18.pth"
+    file.parent.mkdir()
+    torch.save(reference.state_dict(), file)
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    named = file.with_name(f"resnet18-{digest[:8]}.pth")  # as torchvision names its files
+    file.rename(named)
     published = models.get_model_weights("resnet18").DEFAULT
-    monkeypatch.setattr(type(published), "get_state_dict",
-                        lambda self, **kwargs: reference.state_dict())
+    monkeypatch.setattr(published.value, "url", named.as_uri())
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
     found = weights.load("torchvision:resnet18", "")
+    assert (tmp_path / "home" / "hub" / "checkpoints" / named.name).is_file()  # downloaded
+    named.unlink()
+    assert weights.load("torchvision:resnet18", "").state.keys() == found.state.keys()  # cached
     assert len(found.classes) == 1000
     model = archc.build("resnet18")
     weights.apply(model, found, "resnet18")
