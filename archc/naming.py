@@ -45,6 +45,11 @@ RESERVED = frozenset("""
     state_dict to to_empty train training type xpu zero_grad
 """.split())
 
+# The archc language's own keywords: a statement (`init normal ...`) or a join (`add { }`)
+# begins with one, so a label of that name (`init: conv3-64`) would not parse as a label.
+KEYWORDS = frozenset("""network use default activation init block table expect train schedule
+    augment evaluate concat add side""".split())
+
 # Names the generated module uses where a label can land beside them: a side output's
 # label is a local variable of `forward` and a field of its outputs tuple (after
 # `logits`), a branch's label a keyword argument, and a group's `flatten` a submodule.
@@ -226,7 +231,15 @@ def _check_duplicates(entries):
 
 def check_identifier(text: str, loc: Loc | None, what: str):
     """A name that becomes an attribute, variable or keyword in generated code (labels),
-    or may one day (block names): a Python identifier nothing in that code uses."""
+    or may one day (block names): a Python identifier nothing in that code uses, and not
+    a keyword of archc's, which would begin a statement where the name is written."""
+    if text in KEYWORDS:
+        raise _error(f"`{text}` is a keyword and cannot be {what}", loc,
+                     hint=f"call it something else, e.g. `{text}_1`")
+    _python_name(text, loc, what)
+
+
+def _python_name(text: str, loc: Loc | None, what: str):
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise _error(f"`{text}` cannot be {what}: use letters, digits and `_`", loc,
                      hint=f"e.g. `{re.sub(r'[^A-Za-z0-9_]', '_', text)}`")
@@ -240,7 +253,7 @@ def check_identifier(text: str, loc: Loc | None, what: str):
 
 def check_network_name(decl: ast.Network):
     """The name that becomes a module file (`NAME.py`) and a class (`ir.class_name`)."""
-    check_identifier(decl.name, decl.loc, "a network name")
+    _python_name(decl.name, decl.loc, "a network name")  # after `network`, a keyword reads as a name
     cls = ir.class_name(decl.name)
     if keyword.iskeyword(cls):
         raise _error(f"`{decl.name}` cannot be a network name: its class would be called "

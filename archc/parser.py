@@ -11,7 +11,7 @@ from pathlib import Path
 import lark
 from lark import Token, Transformer, v_args
 
-from . import ast, limits, vocabulary
+from . import ast, limits, naming, vocabulary
 from .errors import ArchcError, Loc, ParseError, Source
 
 # What each terminal means to a person reading an error message.
@@ -205,7 +205,7 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         return ParseError("this `}` closes nothing", loc)
 
     hint = None
-    keyword_label = re.search(r"(?:^|[;{]|\s)(concat|add|side|train|schedule|augment|evaluate)\s*$",
+    keyword_label = re.search(r"(?:^|[;{]|\s)(" + "|".join(sorted(naming.KEYWORDS)) + r")\s*$",
                               source.line(line)[:column - 1])
     if what == "`:`" and keyword_label:
         word = keyword_label.group(1)

@@ -72,6 +72,9 @@ def test_generated_error_message(name):
 # Caffe definitions made by code, too large to keep.
 GENERATED_PROTOTXT = {
     "caffe_limit_bytes": lambda: 'name: "huge"\n' + "# a long comment\n" * (limits.MAX_BYTES // 16),
+    "caffe_limit_layers": lambda: 'name: "long"\ninput: "x"\n' + "".join(
+        f'layer {{ name: "r{i}" type: "ReLU" bottom: "x" top: "x" }}\n'
+        for i in range(limits.MAX_LAYERS + 1)),
 }
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from .. import analysis, naming
 from ..errors import Loc, Source, SpecError, one_line
-from .net import Net, geometry, read
-from .prototxt import Message, parse
+from .net import Net, convolution_window, params, pooling_window, read
+from .prototxt import parse
 
 MARK = "# Imported by archc"
 """The first words of every spec `archc import` writes (how it knows it may overwrite one)."""
@@ -57,6 +57,7 @@ class _Importer:
         self.nodes, self.consumers, self.left_out = net.nodes, net.consumers, net.left_out
         self.sides = dict(net.sides)  # head node id → (loss weight, loss name)
         self.used_labels: set[str] = set()
+        self.label_counts: dict[str, int] = {}  # how often each label has been wanted
         self.emitted: set[int] = set()  # layers written with their own label
 
     def _fail(self, message: str, loc: Loc | None, hint: str | None = None) -> SpecError:
@@ -65,17 +66,22 @@ class _Importer:
     # -- names ---------------------------------------------------------------------------------
 
     def _label(self, name: str) -> str:
-        label = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "layer"
-        if not label[0].isalpha():
-            label = "l" + label
-        while True:
-            try:
-                naming.check_identifier(label, None, "a label")
-                if label not in self.used_labels:
-                    break
-            except SpecError:
-                pass
-            label += "_"
+        """A valid, unused archc label for a Caffe name: other characters become `_`, and
+        a name archc reserves (a keyword such as `init`, a Python one) or one already
+        taken gets a number (`conv`, `conv_2`, `conv_3`, ...)."""
+        base = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "layer"
+        if not base[0].isalpha():
+            base = "l" + base
+        try:
+            naming.check_identifier(base, None, "a label")
+        except SpecError:
+            base += "_"
+        count = self.label_counts.get(base, 0)
+        label = base if count == 0 else f"{base}_{count + 1}"
+        while label in self.used_labels:
+            count += 1
+            label = f"{base}_{count + 1}"
+        self.label_counts[base] = count + 1
         self.used_labels.add(label)
         return label
 
@@ -84,6 +90,7 @@ class _Importer:
     def run(self) -> Imported:
         main = self._main_output()
         self.on_main = self._ancestors(main)
+        self.side_of = self._side_heads()
         for node in self.nodes:
             node.label = self._label(node.name) if node.id else "input"
         body = _tail(self._chain(0, main, self.on_main, top=True), True)
@@ -142,14 +149,26 @@ class _Importer:
                 self.sides.pop(node_id)
         return main
 
-    def _ancestors(self, node_id: int) -> set[int]:
+    def _ancestors(self, node_id: int, stop: set[int] = frozenset()) -> set[int]:
+        """``node_id`` and every node it reads from, short of the nodes in ``stop``."""
         seen, stack = set(), [node_id]
         while stack:
             n = stack.pop()
-            if n not in seen:
+            if n not in seen and n not in stop:
                 seen.add(n)
                 stack += self.nodes[n].inputs
         return seen
+
+    def _side_heads(self) -> dict[int, tuple[int, set[int]]]:
+        """For each side output, found once: its first layer (one that reads the main
+        path) → the layer its loss reads, and the layers between them."""
+        heads = {}
+        for end in self.sides:
+            members = self._ancestors(end, stop=self.on_main)
+            for node_id in members:
+                if any(i in self.on_main for i in self.nodes[node_id].inputs):
+                    heads.setdefault(node_id, (end, members))
+        return heads
 
     def _chain(self, start: int, end: int, allowed: set[int], top: bool) -> list[str]:
         """Spec lines from the output of ``start`` to that of ``end``, along ``allowed``."""
@@ -162,11 +181,11 @@ class _Importer:
             if not nexts:
                 raise self._fail("this definition's graph is not one archc can follow",
                                  self.nodes[cur].loc)
-            joins = {j for c in nexts if (j := self._join_after(c, allowed)) is not None}
             if len(nexts) == 1 and self.nodes[nexts[0]].type not in ("Concat", "Eltwise"):
                 lines += self._layer(nexts[0], allowed)
                 cur = self._after_folds(nexts[0], allowed)
                 continue
+            joins = {j for c in nexts if (j := self._join_after(c, allowed)) is not None}
             if len(joins) != 1:
                 raise self._fail(f"the branches after `{self.nodes[cur].name}` do not meet in one "
                                  f"Concat or Eltwise", self.nodes[nexts[0]].loc,
@@ -211,13 +230,14 @@ class _Importer:
                           node.type == "Eltwise")
             inner.append("{ " + "; ".join(lines) + " }")
         if node.type == "Concat":
-            axis = node.message.message("concat_param")
-            if axis is not None and axis.whole("axis", 1) != 1:
-                raise self._fail(f"`{node.name}` concatenates along axis "
-                                 f"{axis.whole('axis')}; archc joins on channels", node.loc)
+            p = params(node, "concat_param")
+            axis = p.whole("axis", p.whole("concat_dim", 1))
+            if axis != 1:
+                raise self._fail(f"`{node.name}` concatenates along axis {axis}; archc joins "
+                                 f"on channels", node.loc)
             head = f"{node.label}: concat {{"
         else:
-            p = node.message.message("eltwise_param") or Message(node.loc)
+            p = params(node, "eltwise_param")
             op = p.text("operation", "SUM")
             if op != "SUM" or any(v.number() != 1 for v in p.all("coeff")):
                 raise self._fail(f"`{node.name}` is an Eltwise {op}"
@@ -252,7 +272,7 @@ class _Importer:
             if after.type == "Scale":  # a batch norm: its activation follows the scale
                 return self._folded_activation(after.id, allowed)
             if after.type == "ReLU":
-                slope = (after.message.message("relu_param") or Message(after.loc)).number(
+                slope = (params(after, "relu_param")).number(
                     "negative_slope", 0.0)
                 if slope:
                     raise self._fail(f"`{after.name}` is a leaky ReLU; archc has none",
@@ -285,11 +305,11 @@ class _Importer:
         return pair[0]
 
     def _word_convolution(self, node) -> str:
-        g = geometry(node, "convolution_param")
-        p = g["p"]
-        kh, kw = g["kernel"]
-        stride = self._square(node, "stride", g["stride"])
-        pad = self._square(node, "padding", g["pad"])
+        window = convolution_window(node)
+        p = params(node, "convolution_param")
+        kh, kw = window.kernel
+        stride = self._square(node, "stride", window.stride)
+        pad = self._square(node, "padding", window.pad)
         word = f"conv{kh}-{node.shape[0]}" if kh == kw else f"conv{kh}x{kw}-{node.shape[0]}"
         if stride != 1:
             word += f"/{stride}"
@@ -297,26 +317,26 @@ class _Importer:
             word += f" pad={pad}"
         if p.whole("group", 1) != 1:
             word += f" groups={p.whole('group')}"
-        if p.text("bias_term", "true") != "true":
+        if not p.flag("bias_term", True):
             word += " bias=false"
         return word
 
     def _word_pooling(self, node) -> str:
-        g = geometry(node, "pooling_param")
-        p = g["p"]
+        window = pooling_window(node)
+        p = params(node, "pooling_param")
         kind = p.text("pool", "MAX")
         if kind not in ("MAX", "AVE"):
             raise self._fail(f"`{node.name}` is {kind} pooling; archc has max and average",
                              node.loc)
-        if p.text("global_pooling", "false") == "true":
+        if window.whole:
             if kind == "MAX":
                 raise self._fail(f"`{node.name}` is global max pooling; archc's global "
                                  "pooling averages", node.loc)
             return "gap"
-        kh, kw = g["kernel"]
-        stride = self._square(node, "stride", g["stride"])
-        pad = self._square(node, "padding", g["pad"])
-        if min(kh, kw) < stride and not pad:
+        kh, kw = window.kernel
+        stride = self._square(node, "stride", window.stride)
+        pad = self._square(node, "padding", window.pad)
+        if window.ceil and min(kh, kw) < stride and not pad:
             raise self._fail(f"`{node.name}`: a window smaller than its stride, rounded up, "
                              "is a last window Caffe keeps and PyTorch drops", node.loc)
         word = ("maxpool" if kind == "MAX" else "avgpool") + (f"{kh}" if kh == kw else f"{kh}x{kw}")
@@ -324,15 +344,16 @@ class _Importer:
             word += f"/{stride}"
         if pad:
             word += f" pad={pad}"
+        if not window.ceil:  # the spec's default is Caffe's: rounding up
+            word += " ceil=false"
         return word
 
     def _word_innerproduct(self, node) -> str:
-        p = node.message.message("inner_product_param") or Message(node.loc)
-        return f"FC-{node.shape[0]}" + ("" if p.text("bias_term", "true") == "true"
-                                        else " bias=false")
+        p = params(node, "inner_product_param")
+        return f"FC-{node.shape[0]}" + ("" if p.flag("bias_term", True) else " bias=false")
 
     def _word_lrn(self, node) -> str:
-        p = node.message.message("lrn_param") or Message(node.loc)
+        p = params(node, "lrn_param")
         if p.text("norm_region", "ACROSS_CHANNELS") != "ACROSS_CHANNELS":
             raise self._fail(f"`{node.name}` normalises within each channel; archc's LRN is "
                              "across channels", node.loc)
@@ -341,15 +362,22 @@ class _Importer:
                 f"convention=caffe")
 
     def _word_dropout(self, node) -> str:
-        p = node.message.message("dropout_param") or Message(node.loc)
+        p = params(node, "dropout_param")
         ratio = p.number("dropout_ratio", 0.5)
+        if not 0 <= ratio < 1:
+            raise self._fail(f"`{node.name}` drops a share of {_number(ratio)}: a dropout ratio "
+                             f"is at least 0 and below 1", p.first("dropout_ratio").loc)
         return "dropout" if ratio == 0.5 else f"dropout({_number(ratio)})"
 
     def _word_softmax(self, node) -> str:
+        axis = params(node, "softmax_param").whole("axis", 1)
+        if axis != 1:
+            raise self._fail(f"`{node.name}` is a soft-max over axis {axis}; archc's is over "
+                             f"channels", node.loc)
         return "soft-max"
 
     def _word_relu(self, node) -> str:
-        p = node.message.message("relu_param") or Message(node.loc)
+        p = params(node, "relu_param")
         if p.number("negative_slope", 0.0):
             raise self._fail(f"`{node.name}` is a leaky ReLU; archc has none", node.loc)
         return "relu"
@@ -365,10 +393,10 @@ class _Importer:
         after = self.nodes[readers[0]] if len(readers) == 1 else None
         scale = after.message.message("scale_param") if after is not None else None
         if after is None or after.type != "Scale" or scale is None or \
-                scale.text("bias_term", "false") != "true":
+                not scale.flag("bias_term", False):
             raise self._fail(f"`{node.name}`: archc's `bn` scales and shifts; a BatchNorm "
                              "needs a Scale layer with bias_term: true after it", node.loc)
-        p = node.message.message("batch_norm_param") or Message(node.loc)
+        p = params(node, "batch_norm_param")
         eps = p.number("eps", 1e-5)
         return "bn" if eps == 1e-5 else f"bn eps={_number(eps)}"
 
@@ -378,16 +406,19 @@ class _Importer:
 
     def _side(self, head_start: int) -> str:
         """A side output: the layers from ``head_start`` to a weighted loss's input."""
-        ends = [n for n in self.sides if head_start in self._ancestors(n)]
-        if not ends:
+        if head_start not in self.side_of:
             node = self.nodes[head_start]
             raise self._fail(f"`{node.name}` leads to no loss and is not on the way to the "
                              f"output", node.loc)
-        end = ends[0]
+        end, members = self.side_of[head_start]
         weight, loss = self.sides[end]
-        members = self._ancestors(end) - self.on_main
         start = self.nodes[head_start].inputs[0]
         lines = _tail(self._chain(start, end, members, top=False), True)
+        head = f"{self.nodes[head_start].label}: "
+        if len(lines) == 1 and lines[0].startswith(head):
+            # A head of one layer is that layer (a scope of one child is its child): the
+            # side is called by the layer's label, which its Caffe name maps to.
+            return f"{head}side weight={_number(weight)} {{ {lines[0][len(head):]} }}"
         label = self._label(loss.split("/")[0] if "/" in loss else loss)
         return f"{label}: side weight={_number(weight)} {{ " + "; ".join(lines) + " }"
 
