@@ -265,16 +265,26 @@ class _Network:
         if child.kind == "add":
             return self._add_expression(child, where)
         if child.kind == "concat":
-            self.helpers.add("concat")
-            if all(re.fullmatch(r"[A-Za-z_]\w*", name) for name, _ in entries):
-                return self._call("Concat(", entries, ")", where, lambda n: f"{n}=")
-            return self._call("Concat(**{", entries, "})", where, lambda n: f"{json.dumps(n)}: ")
+            return self._concat(child, entries, where)
         plain = [name for name, _ in entries] == [str(i) for i in range(len(entries))]
         if plain:
             return self._call("nn.Sequential(", entries, ")", where, lambda n: "")
         self.ordered = True
         return self._call("nn.Sequential(OrderedDict([", entries, "]))", where,
                           lambda n: f"({json.dumps(n)}, ", close_each=")")
+
+    def _concat(self, scope: ir.Scope, entries, where: str) -> list[str]:
+        """A concat scope as `Concat(branch=module, ...)`; `flatten=(...)` names the
+        branches that are an FC layer reading the map (flattened for them alone)."""
+        self.helpers.add("concat")
+        flat = [self._local(c, scope) for c in scope.children
+                if isinstance(c, int) and self._needs_flatten(c)]
+        if flat:
+            names = ", ".join(map(json.dumps, flat)) + ("," if len(flat) == 1 else "")
+            entries = [("flatten", [f"({names})"])] + entries
+        if all(re.fullmatch(r"[A-Za-z_]\w*", name) for name, _ in entries):
+            return self._call("Concat(", entries, ")", where, lambda n: f"{n}=")
+        return self._call("Concat(**{", entries, "})", where, lambda n: f"{json.dumps(n)}: ")
 
     def _call(self, opening, entries, closing, where, key, close_each="") -> list[str]:
         """A call spread over lines, one argument (with its trailing comment) per line."""
@@ -294,15 +304,21 @@ class _Network:
         return lines
 
     def _entries(self, scope: ir.Scope, root_child: bool) -> list[tuple[str, list[str]]]:
+        """The submodules that build ``scope``: (name, lines of code) each.  In a concat,
+        an identity branch is a module too (the join reads every branch), and a branch
+        that is an FC layer over a map takes its input flattened (see :meth:`_concat`)."""
         entries = []
         for child in scope.children:
-            if isinstance(child, int) and not ir.emits_module(self.nodes[child].layer):
-                continue
-            if isinstance(child, int) and self._needs_flatten(child):
-                first_of_root_child = root_child and child == min(scope.node_ids())
-                if not first_of_root_child:
-                    if scope.kind == "concat":
-                        raise NotImplementedError("an FC layer cannot be a whole branch")
+            if isinstance(child, int):
+                node = self.nodes[child]
+                if scope.kind == "concat" and isinstance(node.layer, ir.Identity):
+                    entries.append((self._local(child, scope),
+                                    [f"nn.Identity()  {self._comment(node)}"]))
+                    continue
+                if not ir.emits_module(node.layer):
+                    continue
+                if self._needs_flatten(child) and scope.kind != "concat" and not (
+                        root_child and child == min(scope.node_ids())):
                     entries.append(("flatten", ["nn.Flatten()"]))
             name = child.name if isinstance(child, ir.Scope) else self._local(child, scope)
             entries.append((name, self._expression(child, scope)))
