@@ -157,12 +157,13 @@ def build(spec: "str | os.PathLike | ir.Network",
     if device.type != "meta":
         with torch.device("meta"):
             params = sum(p.numel() for p in model_class(**kwargs).parameters())
-        _fits(params, torch.get_default_dtype(), device)
+        fits(params, torch.get_default_dtype(), device)
     return model_class(**kwargs)
 
 
-def _fits(params: int, dtype, device) -> None:
-    """Raise if ``params`` parameters of ``dtype`` exceed the memory of ``device``."""
+def fits(params: int, dtype, device) -> None:
+    """Raise (a UsageError) if ``params`` parameters of ``dtype`` exceed the memory of
+    ``device``: what :func:`build` checks, and `archc train` for the GPU it moves to."""
     import torch
 
     from . import stats

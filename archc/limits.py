@@ -32,6 +32,19 @@ MAX_SIZE = 1 << 24
 MAX_DIGITS = 30
 """Digits in a number written in a spec (an `expect` count included)."""
 
+MAX_IMAGE_SIDE = 2048
+"""The shorter side an image may be rescaled to (a recipe's `resize=`, `scale=`, `scales=`;
+`archc eval --scales`): VGG's largest test scale is 512, EfficientNet-B7's input 600."""
+
+MAX_IMAGE_PIXELS = 1 << 25
+"""Pixels of an image archc decodes (33.5 million: a 24-megapixel photograph fits), and of
+the image a recipe rescales it to: a file's header says its size before any pixel is
+read, so a larger one is refused without the memory its pixels would take."""
+
+MAX_LEARNING_RATE = 1e4
+"""The largest learning rate a recipe or `--lr` may give: past it training only diverges,
+and float32 parameters overflow (at 3.4·10³⁸) on the first step."""
+
 RENDER_SECONDS = 30
 """How long Graphviz's `dot` may take to draw a picture (`archc graph` to .svg, .png or
 .pdf) before archc stops it and says so: the largest networks within the limits above can

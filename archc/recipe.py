@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from . import ast, ir, vocabulary
+from . import ast, ir, limits, vocabulary
 from .errors import Loc, Note, SemanticError
 from .vocabulary import OptionError
 
@@ -51,8 +51,8 @@ def _list(check: Callable[[str], object]) -> Callable[[str], tuple]:
         inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
         try:
             return tuple(check(part.strip()) for part in inner.split(","))
-        except OptionError:
-            raise OptionError("a list such as (256, 384, 512)") from None
+        except OptionError as exc:
+            raise OptionError(f"a list such as (256, 384, 512), each {exc}") from None
     parse.__name__ = "list"
     return parse
 
@@ -61,6 +61,29 @@ def _positive_number(text: str) -> float:
     value = vocabulary.number(text)
     if value <= 0:
         raise OptionError("a number above 0")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    value = _positive_number(text)
+    if value > limits.MAX_LEARNING_RATE:
+        raise OptionError(f"at most {limits.MAX_LEARNING_RATE:g} (archc.limits.MAX_LEARNING_RATE)")
+    return value
+
+
+def _image_side(text: str) -> int:
+    """A shorter side images are rescaled to, within archc.limits.MAX_IMAGE_SIDE."""
+    value = vocabulary.positive(text)
+    if value > limits.MAX_IMAGE_SIDE:
+        raise OptionError(f"at most {limits.MAX_IMAGE_SIDE:,} (archc's limit on a rescaled "
+                          f"image, archc.limits.MAX_IMAGE_SIDE)")
+    return value
+
+
+def _unit(text: str) -> float:
+    value = vocabulary.number(text)
+    if not 0 <= value <= 1:
+        raise OptionError("a number from 0 to 1, such as 0.1")
     return value
 
 
@@ -96,8 +119,8 @@ class _Line:
 
 _LINES = {
     "train": _Line(("sgd", "adam"), {
-        "lr": _positive_number, "momentum": _rate, "nesterov": vocabulary.boolean,
-        "weight_decay": vocabulary.number, "batch": vocabulary.positive,
+        "lr": _learning_rate, "momentum": _rate, "nesterov": vocabulary.boolean,
+        "weight_decay": _unit, "batch": vocabulary.positive,
         "epochs": vocabulary.positive, "update": vocabulary.choice("pytorch", "paper"),
         "average": vocabulary.choice("none", "polyak", "ema"), "decay": _decay},
         "train sgd lr=0.01 momentum=0.9 weight_decay=5e-4 batch=128 epochs=90"),
@@ -106,14 +129,14 @@ _LINES = {
         "patience": vocabulary.nonnegative, "times": vocabulary.positive},
         "schedule plateau factor=0.1"),
     "augment": _Line((), {
-        "resize": vocabulary.positive, "scale": _range(vocabulary.positive),
+        "resize": _image_side, "scale": _range(_image_side),
         "area": _range(_fraction), "ratio": _range(_positive_number),
-        "crop": vocabulary.positive, "flip": vocabulary.boolean, "lighting": vocabulary.number,
+        "crop": vocabulary.positive, "flip": vocabulary.boolean, "lighting": _unit,
         "photometric": _rate, "mean": vocabulary.choice("none", "imagenet", "dataset", "image"),
         "std": vocabulary.choice("none", "imagenet")},
         "augment resize=256 crop=224 flip"),
     "evaluate": _Line(("center", "ten-crop", "multi-crop", "dense"), {
-        "resize": vocabulary.positive, "scales": _list(vocabulary.positive),
+        "resize": _image_side, "scales": _list(_image_side),
         "flip": vocabulary.boolean},
         "evaluate dense scales=(256, 384, 512) flip"),
 }
@@ -265,5 +288,10 @@ def _check_evaluate(kind: str, options: dict, written: dict,
                      f"{net_input[1]}×{net_input[2]}", written["scales"].value.loc,
                      hint="multi-crop takes squares of the shorter side, then crops the "
                           "network's input from each")
+    if kind == "dense" and min(options["scales"]) < largest:
+        raise _error(f"a scale of {min(options['scales'])} is smaller than the network's "
+                     f"input, {net_input[1]}×{net_input[2]}", written["scales"].value.loc,
+                     hint="dense evaluation slides the network over the whole image, which "
+                          "must be at least its input")
     if "resize" in options:
         _shorter_side("resize", options["resize"], written, net_input)

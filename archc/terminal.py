@@ -12,9 +12,10 @@ import threading
 from .errors import printable
 
 
-class Terminated(Exception):
+class Terminated(BaseException):
     """Raised in place of dying from SIGTERM or SIGHUP, so that a write in progress
-    removes its temporary file on the way out."""
+    removes its temporary file on the way out.  Like KeyboardInterrupt, it is not an
+    Exception: code that catches a failure (decoding an image, say) must not catch it."""
 
     def __init__(self, signal: int):
         super().__init__(signal)

@@ -9,7 +9,9 @@ timed in-process (`archc.analyze`, the median of several runs after a warm-up) a
 `archc check` in a fresh process, start-up included; the ratio is the time over the
 one-second budget (≤ 1 is within it).  Then the networks at the layer limit that cost the
 other commands most go through `archc compile`, `archc graph -o x.dot` and `archc stats
---plot` in fresh processes, against a two-second budget.
+--plot` in fresh processes, against a two-second budget.  Last, the Caffe definitions
+within the importer's limits that cost `archc import` most (issue 20: a 16,000-layer
+chain took 37 s, one name 5,000 times 42 s), in fresh processes, against two seconds.
 
     python benchmarks/bench_limits.py [--runs 5]
 """
@@ -70,6 +72,35 @@ COMMANDS = {
     "archc stats --plot .png": ["stats", "--plot", "{out}.png", "--force", "--no-table"],
 }
 COMMAND_BUDGET = 2.0  # seconds
+
+_CAFFE_HEAD = 'name: "t"\ninput: "data"\ninput_dim: 1 input_dim: 3 input_dim: 32 input_dim: 32\n'
+
+
+def _relus(count: int, same_name: bool = False) -> str:
+    return _CAFFE_HEAD + "".join(
+        f'layer {{ name: "{"same" if same_name else f"r{i}"}" type: "ReLU" bottom: "data" '
+        f'top: "data" }}\n' for i in range(count))
+
+
+def _heads(count: int) -> str:
+    conv = ('layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+            'convolution_param { num_output: 8 kernel_size: 1 } }\n')
+    return _CAFFE_HEAD + conv + "".join(
+        f'layer {{ name: "a{i}" type: "InnerProduct" bottom: "c" top: "a{i}" '
+        f'inner_product_param {{ num_output: 2 }} }}\n'
+        f'layer {{ name: "l{i}" type: "SoftmaxWithLoss" bottom: "a{i}" bottom: "label" '
+        f'top: "l{i}" loss_weight: 0.3 }}\n' for i in range(count))
+
+
+CAFFE_CASES = {
+    f"a chain of {limits.MAX_LAYERS:,} in-place layers": _relus(limits.MAX_LAYERS),
+    f"one name {limits.MAX_LAYERS:,} times": _relus(limits.MAX_LAYERS, same_name=True),
+    "a chain of 16,000 layers (over the limit)": _relus(16_000),
+    "800 auxiliary heads": _heads(800),
+    "1 MiB of flat fields": 'name: "t"\n' + "input_dim: 1\n" * 80_000,
+    "1,000 nested messages": 'name: "t"\n' + "state { " * 1000
+    + "}" * 1000,
+}
 
 
 def analyse(text: str) -> str:
@@ -150,6 +181,23 @@ def main() -> int:
                       f"{seconds / COMMAND_BUDGET:>6.2f}")
         print(f"slowest other command: {slowest:.2f} s "
               f"({slowest / COMMAND_BUDGET:.2f}× the two-second budget)")
+
+        print(f"\n{'Caffe definition':<46} {'bytes':>9} {'archc import':>13} {'÷ 2 s':>6}  outcome")
+        slowest = 0.0
+        for name, text in CAFFE_CASES.items():
+            path = Path(folder) / "case.prototxt"
+            path.write_text(text, encoding="utf-8")
+            command = [sys.executable, "-m", "archc", "import", str(path), "-o", "-", "-q"]
+            outcome = subprocess.run(command, capture_output=True, text=True)
+            said = outcome.stderr.strip().splitlines()
+            result = "imported" if outcome.returncode == 0 else \
+                "refused: " + (said[0].split("error: ", 1)[-1] if said else "?")
+            seconds = fresh_process(path, args.runs, ["import", "-o", "-"])
+            slowest = max(slowest, seconds)
+            print(f"{name:<46} {len(text.encode()):>9,} {seconds * 1e3:>11.0f}ms "
+                  f"{seconds / COMMAND_BUDGET:>6.2f}  {result[:60]}")
+        print(f"slowest import: {slowest:.2f} s ({slowest / COMMAND_BUDGET:.2f}× the two-second "
+              f"budget)")
     return 0
 
 

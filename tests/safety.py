@@ -7,6 +7,9 @@
   no name read anywhere that the module does not itself define, import or take from a
   short list of harmless builtins.  That is what rules out code smuggled in from a spec.
 * Neither may take longer than a generous watchdog allows: a hang is a failure.
+
+:func:`fuzz` gives every fuzzer its settings: ``cases`` examples in CI's default profile,
+50 times as many under ``--hypothesis-profile=fuzz`` (the long run).
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ import contextlib
 import re
 import signal
 
+from hypothesis import HealthCheck, Phase, settings
+
 from archc import ir
 from archc.errors import ArchcError, SpecError
+
+# Cases per fuzzer = SCALE × the number it asks for: 1 in the default profile, 50 in `fuzz`.
+SCALE = max(1, settings.default.max_examples // 100)
 
 IMPORTS = {"__future__", "torch", "torch.nn.functional", "collections", "typing", "archc"}
 BUILTINS = {"super", "ValueError", "isinstance", "len", "zip", "range", "tuple", "sum", "float",
@@ -26,6 +34,15 @@ BUILTINS = {"super", "ValueError", "isinstance", "len", "zip", "range", "tuple",
 HELPERS = {"Concat", "Add", "Subsample2d", "SparseConv2d", "ScaledTanh"}
 METHODS = {"__init__", "forward", "reset_parameters", "dense", "initialise", "check_arguments",
            "extra_repr"}
+
+
+def fuzz(cases: int) -> settings:
+    """Hypothesis settings for a fuzzer of ``cases`` examples (times SCALE)."""
+    # No `explain` phase: on Python < 3.12 it traces every line the failing case runs,
+    # which makes a large network take minutes and trips the hang watchdog.
+    return settings(max_examples=cases * SCALE, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck),
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 
 
 @contextlib.contextmanager

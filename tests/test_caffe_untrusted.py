@@ -13,14 +13,14 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import archc
 from archc import limits
 from archc.caffe import importer, schema
 from archc.errors import ArchcError, Source, SpecError
-from safety import watchdog
+from safety import fuzz, watchdog
 
 CAFFE = Path(__file__).resolve().parent / "data" / "caffe"
 HEAD = 'name: "t"\ninput: "data"\ninput_dim: 1 input_dim: 3 input_dim: 32 input_dim: 32\n'
@@ -155,15 +155,6 @@ def test_files_at_the_limits_are_refused_or_imported_without_a_wait(text):
 
 
 # -- fuzzing ----------------------------------------------------------------------------------------
-
-SCALE = max(1, settings.default.max_examples // 100)
-
-
-def fuzz(cases: int) -> settings:
-    return settings(max_examples=cases * SCALE, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
-
 
 def outcome(text: str) -> None:
     """Import ``text``: a spec that analyses, or an ArchcError that points into the file."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 import torch
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
@@ -34,18 +34,7 @@ import archc
 from archc import analysis, limits, parser
 from archc.errors import ArchcError, Source
 from conftest import SPECS
-from safety import check_error, check_generated, watchdog
-
-# Cases per test = SCALE × the number given: 1 in the default profile, 50 in `fuzz`.
-SCALE = max(1, settings.default.max_examples // 100)
-
-
-def fuzz(cases: int) -> settings:
-    # No `explain` phase: on Python < 3.12 it traces every line the failing case runs,
-    # which makes a large network take minutes and trips the hang watchdog.
-    return settings(max_examples=cases * SCALE, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck),
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
+from safety import check_error, check_generated, fuzz, watchdog
 
 PATH = "<fuzz>"
 HANG = 30.0  # seconds; every case here takes milliseconds

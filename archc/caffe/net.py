@@ -135,7 +135,7 @@ def _pair(node: Layer, p: Message, name: str, default: int, repeated: bool) -> t
         return default, default
     if len(given) > (2 if repeated else 1):
         raise _error(f"`{node.name}` gives `{name}` {len(given)} times", given[-1].loc,
-                    hint=f"once for both axes, or twice: height then width")
+                    hint="once for both axes, or twice: height then width")
     sizes = [_size(p, name, v) for v in given]
     return sizes[0], sizes[-1]
 

@@ -4,6 +4,7 @@ does (warnings printed, expect lines checked), and writing a command's text outp
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from .. import sources
@@ -30,14 +31,15 @@ def whole(lo: int, hi: int | None = None):
 
 
 def number(lo: float, hi: float | None = None):
-    """An argparse type: a number from ``lo`` (to ``hi``), else a usage error."""
+    """An argparse type: a finite number from ``lo`` (to ``hi``), else a usage error."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = None
-        if value is None or not value >= lo or (hi is not None and not value <= hi):
-            bound = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+        if value is None or not math.isfinite(value) or not value >= lo \
+                or (hi is not None and not value <= hi):
+            bound = f"from {lo:g} to {hi:g}" if hi is not None else f"of at least {lo:g}"
             raise argparse.ArgumentTypeError(f"expected a number {bound}, not {text!r}")
         return value
     return parse

@@ -33,9 +33,10 @@ def configure(parser: argparse.ArgumentParser):
 
 def run(args) -> int:
     import json
+    import re
     from dataclasses import replace
 
-    from .. import api, ir
+    from .. import api, ir, limits
     from ..extras import need
 
     need("torchvision", "train", "`archc eval`")
@@ -48,12 +49,13 @@ def run(args) -> int:
     if args.protocol is not None and args.protocol != protocol.protocol:
         protocol = ir.Evaluation(args.protocol)
     if args.scales is not None:
-        try:
-            scales = tuple(int(s) for s in args.scales.split(","))
-        except ValueError:
-            scales = ()
-        if not scales or min(scales) < 1:
-            raise ArchcError(f"--scales {args.scales!r}: give shorter sides, e.g. 256,384,512")
+        scales = tuple(int(s) if re.fullmatch(r"[0-9]{1,9}", s.strip()) else 0
+                       for s in args.scales.split(","))
+        if not 1 <= min(scales) <= max(scales) <= limits.MAX_IMAGE_SIDE:
+            raise ArchcError(f"--scales {args.scales[:40]!r}: give shorter sides from 1 to "
+                             f"{limits.MAX_IMAGE_SIDE:,}, e.g. 256,384,512",
+                             hint="archc's limit on a rescaled image "
+                                  "(archc.limits.MAX_IMAGE_SIDE)")
         protocol = replace(protocol, scales=scales)
     if args.flip is not None:
         protocol = replace(protocol, flip=args.flip)
@@ -63,12 +65,18 @@ def run(args) -> int:
     crop = (net.input.height, net.input.width)
     if protocol.protocol == "multi-crop":
         protocol = replace(protocol, scales=data.multi_crop_scales(net, protocol))
-        if min(protocol.scales) < max(crop):
-            raise ArchcError(f"--scales {args.scales}: multi-crop cuts {crop[0]}×{crop[1]} "
-                             f"crops from squares of each scale, so no scale may be smaller "
-                             f"than {max(crop)}")
+    if protocol.protocol in ("multi-crop", "dense") and min(protocol.scales) < max(crop):
+        how = (f"cuts {crop[0]}×{crop[1]} crops from squares of each scale"
+               if protocol.protocol == "multi-crop" else
+               f"slides the {crop[0]}×{crop[1]} network over the whole image")
+        given = "" if args.scales is None else f"--scales {args.scales}: "
+        raise ArchcError(f"{given}{protocol.protocol} {how}, so no scale may be smaller than "
+                         f"{max(crop)}")
     found = weights.load(args.weights, net.source.text)
-    sets = data.load(args.data, net, recipe, protocol)
+    sets = data.load(args.data, net, recipe, protocol, train=False)
+    if sets.skipped and not args.quiet:
+        print(f"note: left out {len(sets.skipped):,} entries of {sets.name}: {sets.skipped[0]}"
+              + (", ..." if len(sets.skipped) > 1 else ""), file=sys.stderr)
     if sets.name == data.DIGITS and protocol.protocol in ("ten-crop", "multi-crop"):
         if not args.quiet:
             print(f"warning: the digits are already the network's input size, so there are "
@@ -79,7 +87,7 @@ def run(args) -> int:
         raise ArchcError(f"{found.source} has {len(found.classes)} classes; {sets.name} has "
                          f"{len(sets.classes)}")
     device = _device(args.device)
-    model = api.load(net).Model(num_classes=len(found.classes), init="torch")
+    model = api.build(net, num_classes=len(found.classes), init="torch")
     weights.apply(model, found, net.name)
     result = evaluate(model.to(device), sets.test, protocol, device, args.batch, args.workers)
     scaled = protocol.protocol in ("dense", "multi-crop")

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from .. import limits
 from ..errors import ArchcError
 from . import common
 
@@ -22,11 +23,12 @@ def configure(parser: argparse.ArgumentParser):
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR after its last finished epoch")
     recipe = parser.add_argument_group("recipe overrides", "recorded in the run")
-    recipe.add_argument("--lr", type=common.number(1e-12), help="learning rate")
+    recipe.add_argument("--lr", type=common.number(1e-12, limits.MAX_LEARNING_RATE),
+                        help="learning rate")
     recipe.add_argument("--batch", type=common.whole(1, 1 << 20), help="the global batch")
     recipe.add_argument("--epochs", type=common.whole(1, 100_000), help="epochs")
     recipe.add_argument("--momentum", type=common.number(0, 0.999999), help="SGD's momentum")
-    recipe.add_argument("--weight-decay", type=common.number(0), help="weight decay")
+    recipe.add_argument("--weight-decay", type=common.number(0, 1), help="weight decay")
     parser.add_argument("--seed", type=common.whole(0, 2 ** 31), default=0,
                         help="for the initial weights, the data order and augmentation")
     common.device_args(parser)

@@ -1,7 +1,10 @@
 """Data: an ImageFolder tree or the bundled `digits`, prepared as the recipe says.
 
-* An ImageFolder tree (`DATA/train/CLASS/*.jpg`, `DATA/val/CLASS/*.jpg`), read with
-  torchvision.datasets.ImageFolder; every unreadable image is named in the error.
+* An ImageFolder tree (`DATA/train/CLASS/*.jpg`, `DATA/val/CLASS/*.jpg`), read as
+  torchvision.datasets.ImageFolder reads one (the same classes and samples), but walked
+  without following a link out of the tree or back into it, opening regular files
+  only, and refusing an image too large to decode before decoding it; every unreadable
+  image is named in the error.
 * ``digits``: scikit-learn's 1,797 handwritten digits (8×8, 16 grey levels), split
   deterministically — the same 20 % of each class, always — into 1,437 training and 360
   test images, scaled up to the network's input.  Real handwriting, on any machine.
@@ -16,14 +19,17 @@ evaluation, as the recipe's `evaluate` line says.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from .. import ir
+from .. import ir, limits
 from ..errors import UsageError
 
 DIGITS = "digits"
@@ -39,12 +45,25 @@ IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
 
 
 class UnreadableImage(Exception):
-    """An image file that cannot be decoded; its message is the file's path."""
+    """An image file that cannot be decoded; its message is the file's path and why."""
 
     def error(self) -> UsageError:
-        """The error a user sees."""
-        return UsageError(f"cannot read the image {self}",
+        """The error a user sees.  From a worker process, DataLoader hands back this
+        exception remade with the worker's whole traceback as its message: its last line
+        is the original message."""
+        text = str(self)
+        if "Original Traceback" in text:
+            text = text.rstrip().splitlines()[-1].split(f"{type(self).__name__}: ", 1)[-1]
+        return UsageError(f"cannot read the image {text}",
                           hint="remove or replace the file (then --resume a run it stopped)")
+
+
+def named_failures(loader):
+    """The loader's batches; an image that cannot be read ends the run naming the file."""
+    try:
+        yield from loader
+    except UnreadableImage as exc:
+        raise exc.error() from None
 
 
 @dataclass
@@ -52,18 +71,21 @@ class Data:
     """The training and test sets, and the class names they share; ``in_memory`` data
     gains nothing from worker processes."""
 
-    train: Dataset
+    train: Dataset | None  # None where only the test set was asked for (`archc eval`)
     test: Dataset
     classes: list[str]
     name: str
     in_memory: bool = False
+    skipped: tuple[str, ...] = ()  # what the folder walk left out, and why
 
 
-def load(data: str, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation) -> Data:
-    """The data ``data`` names, prepared for ``net``'s input as ``recipe`` says."""
+def load(data: str, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation,
+         train: bool = True) -> Data:
+    """The data ``data`` names, prepared for ``net``'s input as ``recipe`` says; without
+    ``train``, the test images alone (an ImageFolder tree then needs only `val/`)."""
     if data == DIGITS:
         return _digits(net)
-    return _folder(Path(data), net, recipe, protocol)
+    return _folder(Path(data), net, recipe, protocol, train)
 
 
 # -- digits ------------------------------------------------------------------------------------
@@ -103,50 +125,163 @@ def _digits(net: ir.Network) -> Data:
 # -- an ImageFolder tree -----------------------------------------------------------------------
 
 
-def _folder(root: Path, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation) -> Data:
-    from torchvision.datasets import ImageFolder
-
+def _folder(root: Path, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation,
+            train: bool) -> Data:
     if not root.is_dir():
         raise UsageError(f"no data folder `{root}`",
                          hint="give an ImageFolder tree (DATA/train/CLASS/*.jpg, "
                               "DATA/val/CLASS/*.jpg) or `digits`")
-    parts = {}
-    for split in ("train", "val"):
+    load_image = functools.partial(_load_image, side=_largest_side(recipe, protocol))
+    parts, skipped = {}, []
+    needs_train = train or recipe.augment.mean in ("dataset", "image")
+    for split in ("train", "val") if needs_train else ("val",):
         folder = root / split
         if not folder.is_dir():
+            if split == "train" and not train:
+                raise UsageError(f"`{root}` has no `train` folder, and the recipe's "
+                                 f"`mean={recipe.augment.mean}` is the training images' mean",
+                                 hint="give the data folder the network was trained on")
             raise UsageError(f"`{root}` has no `{split}` folder",
                              hint="an ImageFolder tree has train/CLASS/*.jpg and val/CLASS/*.jpg")
-        try:
-            parts[split] = ImageFolder(str(folder), loader=_load_image)
-        except (FileNotFoundError, OSError) as exc:
-            raise UsageError(f"`{folder}`: {_why(exc)}",
-                             hint="each class is a folder of images (.jpg, .png, ...), "
-                                  "none of them empty") from None
-    if parts["train"].classes != parts["val"].classes:
-        missing = sorted(set(parts["train"].classes) ^ set(parts["val"].classes))
+        classes, samples, left_out = _walk(folder)
+        skipped += left_out
+        if not samples:
+            raise UsageError(f"`{folder}` holds no images",
+                             hint="each class is a folder of images (.jpg, .png, ...), none "
+                                  "of them empty")
+        parts[split] = _Images(classes, samples, load_image)
+    test = parts["val"]
+    if needs_train and parts["train"].classes != test.classes:
+        missing = sorted(set(parts["train"].classes) ^ set(test.classes))
         raise UsageError(f"`{root}`'s train and val folders have different classes: "
                          + ", ".join(missing[:5]))
-    train, test = parts["train"], parts["val"]
-    mean = _mean(net, recipe.augment, train)
-    train.transform = training_transform(net, recipe.augment, mean)
+    mean = _mean(net, recipe.augment, parts.get("train"), load_image)
+    if train:
+        parts["train"].transform = training_transform(net, recipe.augment, mean)
     test.transform = test_transform(net, recipe.augment, protocol, mean)
-    return Data(train, test, train.classes, str(root))
+    return Data(parts["train"] if train else None, test, test.classes, str(root),
+                skipped=tuple(skipped))
 
 
-def _why(exc: OSError) -> str:
-    text = str(exc)
-    if "Found no valid file" in text or "Couldn't find any class folder" in text:
-        return text.split(". Supported")[0].rstrip(".")
-    return exc.strerror or text
+class _Images(Dataset):
+    """Images and their class indices, as torchvision's ImageFolder gives them (the same
+    classes, sorted; the same samples), found by :func:`_walk` instead of ``os.walk``."""
+
+    def __init__(self, classes: list[str], samples: list[tuple[str, int]], loader):
+        self.classes, self.samples, self.loader = classes, samples, loader
+        self.transform = None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        path, target = self.samples[i]
+        image = self.loader(path)
+        return (self.transform(image) if self.transform else image), target
 
 
-def _load_image(path: str):
+def _walk(folder: Path) -> tuple[list[str], list[tuple[str, int]], list[str]]:
+    """The classes (sub-folders) of ``folder``, its images (regular files with an image's
+    suffix, at any depth) and what was left out.  A link is followed only where it leads
+    to a file or a folder inside ``folder`` not already walked: none leads out of the tree
+    or back into it (a link to a folder above would make the walk endless), and a pipe, a
+    socket or a device is never opened."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    top = folder.resolve()
+    skipped: list[str] = []
+    classes, samples = [], []
+    walked: set[tuple[int, int]] = {_identity(top)}
+    for entry in sorted(os.scandir(top), key=lambda e: e.name):
+        target = _inside(top, entry, skipped)
+        if target is not None and stat.S_ISDIR(target[1].st_mode):
+            classes.append(entry.name)
+    for index, name in enumerate(classes):
+        stack = [top / name]
+        while stack:
+            here = stack.pop()
+            key = _identity(here)
+            if key in walked:
+                skipped.append(f"{here} (a folder already walked)")
+                continue
+            walked.add(key)
+            try:
+                entries = sorted(os.scandir(here), key=lambda e: e.name)
+            except OSError as exc:
+                raise UsageError(f"cannot read the folder `{here}`: {exc.strerror}") from None
+            for entry in reversed(entries):
+                target = _inside(top, entry, skipped)
+                if target is None:
+                    continue
+                path, info = target
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append(path)
+                elif not stat.S_ISREG(info.st_mode):
+                    skipped.append(f"{entry.path} (not a regular file)")
+                elif entry.name.lower().endswith(IMG_EXTENSIONS):
+                    samples.append((entry.path, index))
+    empty = sorted(set(range(len(classes))) - {index for _, index in samples})
+    if empty and samples:
+        raise UsageError(f"`{folder / classes[empty[0]]}` holds no images",
+                         hint="each class is a folder of images (.jpg, .png, ...), none of "
+                              "them empty")
+    samples.sort(key=lambda sample: (sample[1], sample[0]))  # by class, as ImageFolder
+    return classes, samples, skipped
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _inside(top: Path, entry: os.DirEntry, skipped: list[str]):
+    """Where ``entry`` leads — (its real path, its stat) — if that lies inside ``top``; None
+    (and a line in ``skipped``) for a link out of the tree or one that leads nowhere."""
+    try:
+        if not entry.is_symlink():
+            return Path(entry.path), entry.stat(follow_symlinks=False)
+        real = Path(os.path.realpath(entry.path))
+        if not real.is_relative_to(top):
+            skipped.append(f"{entry.path} (a link out of the folder)")
+            return None
+        return real, os.stat(real)
+    except OSError:
+        skipped.append(f"{entry.path} (a link that leads nowhere)")
+        return None
+
+
+def _largest_side(recipe: ir.Recipe, protocol: ir.Evaluation) -> int:
+    """The largest shorter side the recipe rescales an image to, for training or testing."""
+    augment = recipe.augment
+    return max([augment.resize or 0, augment.scale[1] if augment.scale else 0,
+                protocol.resize or 0, *protocol.scales, 256])
+
+
+def _load_image(path: str, side: int = 0):
+    """The image at ``path`` in RGB, refused before its pixels are decoded where it, or it
+    rescaled so that its shorter side is ``side``, would have more than
+    limits.MAX_IMAGE_PIXELS pixels.  Only a regular file is opened, and without blocking."""
     from PIL import Image
 
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UnreadableImage(f"{path}: not a regular file")
             image = Image.open(handle)
+            width, height = image.size
+            short = max(min(width, height), 1)
+            scaled = max(side / short, 1.0) ** 2 * width * height
+            if max(width * height, scaled) > limits.MAX_IMAGE_PIXELS:
+                what = (f"{width:,}×{height:,} pixels" if width * height > limits.MAX_IMAGE_PIXELS
+                        else f"{width:,}×{height:,} pixels, {scaled:,.0f} once rescaled to "
+                             f"a shorter side of {side}")
+                raise UnreadableImage(f"{path}: it has {what}, more than archc decodes "
+                                      f"({limits.MAX_IMAGE_PIXELS:,}; "
+                                      f"archc.limits.MAX_IMAGE_PIXELS)")
             return image.convert("RGB")
+    except UnreadableImage:
+        raise
     except Exception as exc:  # noqa: BLE001 - any decoding failure names the file
         raise UnreadableImage(f"{path}: {exc}") from None
 
@@ -218,7 +353,7 @@ def _normalize(net: ir.Network, augment: ir.Augment, mean):
     return [v2.Normalize(pixel or (0.0,) * channels, std)]
 
 
-def _mean(net: ir.Network, augment: ir.Augment, train):
+def _mean(net: ir.Network, augment: ir.Augment, train, load_image=_load_image):
     """What to take out of the images: ImageNet's mean pixel, the training set's (a tuple,
     per channel), its mean image (a C×R×R tensor for ``resize=R``), or None.  The
     training set's statistics come from up to 500 of its images, spread evenly."""
@@ -233,7 +368,7 @@ def _mean(net: ir.Network, augment: ir.Augment, train):
     total, count = 0, 0
     for path, _ in train.samples[::step]:
         try:
-            pixels = convert(_load_image(path)).double()
+            pixels = convert(load_image(path)).double()
         except UnreadableImage as exc:
             raise exc.error() from None
         if augment.mean == "image":

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .. import ir
+from . import data
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, protocol: ir.Evaluation,
     top1 = top5 = images = 0
     loss = 0.0
     with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=autocast):
-        for x, y in loader:
+        for x, y in data.named_failures(loader):
             x, y = x.to(device), y.to(device)
             probabilities = (_dense(model, x, protocol) if dense
                              else _probabilities(model, x, batch))

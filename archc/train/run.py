@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
 import random
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -24,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .. import ir
+from .. import ir, limits, output
 from ..errors import UsageError
 from . import checkpoint, data, distributed, optim
 from .evaluate import Result, evaluate
@@ -115,9 +118,20 @@ class _Run:
         self.spec_text = net.source.text
         self.started = time.monotonic()
         self.state = None
+        _check_backend(options.backend, device)
         if options.resume is not None:
+            given = [flag for flag, value in (("--lr", options.lr), ("--batch", options.batch),
+                                              ("--momentum", options.momentum),
+                                              ("--weight-decay", options.weight_decay))
+                     if value is not None]
+            if given:
+                raise UsageError(f"{given[0]} with --resume: a resumed run goes on with its own "
+                                 f"recipe, so that it ends as the uninterrupted run would",
+                                 hint="--epochs is the one override --resume takes; to train "
+                                      "on with other settings, start a run with --init-from "
+                                      "RUN_DIR/checkpoint.pt")
             self.folder = Path(options.resume)
-            self.state = checkpoint.load(self.folder / CHECKPOINT, self.spec_text)
+            self.state = self._checkpoint()
             self.recipe = self._resumed_recipe(self.state)
         else:
             self.recipe = recipe_with(net, options)
@@ -129,8 +143,36 @@ class _Run:
 
     # -- setting up --------------------------------------------------------------------------
 
+    def _checkpoint(self) -> dict:
+        path = self.folder / CHECKPOINT
+        if not os.path.lexists(path) and _unfinished(self.folder):
+            raise UsageError(f"`{self.folder}` never finished an epoch, so it has nothing to "
+                             f"resume", hint=f"start it again: -o {self.folder}")
+        return checkpoint.load(path, self.spec_text)
+
     def _resumed_recipe(self, state: dict) -> ir.Recipe:
-        done, recipe = state["epoch"], _recipe_from(state["recipe"])
+        """The spec's recipe with the run's own overrides — the one part of the recipe a
+        checkpoint gives, each checked as the command line's are: the rest comes from
+        the spec, which the checkpoint's SHA-256 says it was trained from."""
+        saved = state["recipe"]
+        bounds = {"lr": (1e-12, limits.MAX_LEARNING_RATE), "batch": (1, 1 << 20),
+                  "epochs": (1, 100_000), "momentum": (0, 0.999999), "weight_decay": (0, 1)}
+        overrides = {}
+        for key, (low, high) in bounds.items():
+            value = saved.get(key)
+            whole = key in ("batch", "epochs")
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) \
+                    or not (math.isfinite(value) and low <= value <= high):
+                raise checkpoint.damaged(self.folder / CHECKPOINT,
+                                         f"its recipe's `{key}` is {str(value)[:40]}")
+            overrides[key] = value
+        if state["epoch"] > overrides["epochs"]:
+            raise checkpoint.damaged(self.folder / CHECKPOINT, f"it has done {state['epoch']} "
+                                     f"of its {overrides['epochs']} epochs")
+        if self.net.recipe is not None and self.net.recipe.optimizer == "adam":
+            overrides.pop("momentum")
+        recipe = recipe_with(self.net, replace(self.options, **overrides))
+        done = state["epoch"]
         if self.options.epochs is not None:
             if self.options.epochs <= done:
                 raise UsageError(f"--epochs {self.options.epochs}: this run has done {done}")
@@ -141,28 +183,44 @@ class _Run:
         return recipe
 
     def _prepare_folder(self) -> None:
+        """A new or empty folder for the run — or one a run left before finishing its
+        first epoch (its run.json and metrics, no checkpoint), which starts over — with
+        the run's run.json in it.  Never a link: `-o` names the folder itself."""
         if self.state is not None or not self.world.main:
             return
         folder = self.folder
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if folder.is_symlink():
+            raise UsageError(f"`-o {folder}` is a symbolic link",
+                             hint="name the folder it points to, or a new one")
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"`{folder}` is not a folder", hint="-o names a new or empty folder")
+        if folder.exists() and any(folder.iterdir()) and not _unfinished(folder):
             marked = (folder / RUN_FILE).is_file()
             raise UsageError(f"`{folder}` is not empty" + (": it holds a run" if marked else ""),
                              hint=(f"--resume {folder} continues it; " if marked else "")
                              + "-o names another folder")
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(folder / METRICS):
+                os.unlink(folder / METRICS)  # an unfinished run's: this run starts over
+        except OSError as exc:
+            raise UsageError(f"cannot make the folder `{folder}`: {exc.strerror or exc}") from None
         recipe = {k: v for k, v in asdict(self.recipe).items() if k != "loc"}
-        (folder / RUN_FILE).write_text(json.dumps({
+        output.write(folder / RUN_FILE, json.dumps({
             "archc_run": 1, "network": self.net.name, "spec": self.net.source.path,
             "spec_sha256": checkpoint.spec_digest(self.spec_text), "data": self.options.data,
             "command": list(self.options.command), "recipe": recipe,
-            "seed": self.options.seed}, indent=2) + "\n", encoding="utf-8")
+            "seed": self.options.seed}, indent=2) + "\n", force=True, ours=lambda path: True)
 
     def _model(self, classes: int):
         from .. import api
 
         torch.manual_seed(self.options.seed)
         random.seed(self.options.seed)
-        model = api.load(self.net).Model(num_classes=classes, backend=self.options.backend)
+        model = api.build(self.net, num_classes=classes, backend=self.options.backend)
+        if self.device.type != "cpu":  # built on the CPU (whose memory build checked), then moved
+            api.fits(sum(p.numel() for p in model.parameters()), torch.get_default_dtype(),
+                     self.device)
         if self.options.init_from is not None and self.state is None:
             self._initialise_from(model, Path(self.options.init_from))
         return model.to(self.device)
@@ -172,7 +230,8 @@ class _Run:
         name and shape match — and the rest from their initialisation."""
         theirs = checkpoint.load(path)["model"]
         ours = model.state_dict()
-        taken = {k for k, v in theirs.items() if k in ours and ours[k].shape == v.shape}
+        taken = {k for k, v in theirs.items() if k in ours and ours[k].shape == v.shape
+                 and ours[k].is_floating_point() == v.is_floating_point()}
         model.load_state_dict({**ours, **{k: theirs[k] for k in taken}})
         layers = sorted({k.rsplit(".", 1)[0] for k in taken})
         left = sorted({k.rsplit(".", 1)[0] for k in ours if k not in taken})
@@ -186,6 +245,15 @@ class _Run:
         options, recipe, world = self.options, self.recipe, self.world
         center = ir.Evaluation("center")
         sets = data.load(options.data, self.net, recipe, center)
+        if sets.skipped:
+            self._say(f"note: left out {len(sets.skipped):,} entries of {sets.name}: "
+                      f"{sets.skipped[0]}" + (", ..." if len(sets.skipped) > 1 else ""))
+        if self.state is not None and list(self.state["classes"]) != list(sets.classes):
+            raise UsageError(f"`{self.folder}` was trained on {len(self.state['classes'])} "
+                             f"classes; {sets.name} has {len(sets.classes)}"
+                             + ("" if len(self.state["classes"]) != len(sets.classes)
+                                else ", not the same"),
+                             hint="resume a run on the data it was trained on")
         classes = len(sets.classes)
         spec_classes = self.net.nodes[self.net.output].info.shape.channels
         if classes != spec_classes:
@@ -205,7 +273,7 @@ class _Run:
         sampler = DistributedSampler(sets.train, num_replicas=world.size, rank=world.rank,
                                      shuffle=True, seed=options.seed)
         per_rank = recipe.batch // world.size
-        metrics = (self.folder / METRICS).open("a", encoding="utf-8") if world.main else None
+        metrics = _append(self.folder / METRICS) if world.main else None
         result = None
         steps_done = 0
         try:
@@ -257,7 +325,7 @@ class _Run:
         bar = self._bar(epoch, len(loader))
         seen, tick = 0, time.monotonic()
         try:
-            for step, (x, y) in enumerate(_named_failures(loader)):
+            for step, (x, y) in enumerate(data.named_failures(loader)):
                 if self.device.type != "cpu":
                     x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
                 with self._precision():  # entering even a disabled autocast costs 3 % here
@@ -329,39 +397,73 @@ class _Run:
         }
 
     def _restore(self, state, model, opt, schedule, average) -> int:
+        """The run's state from its checkpoint, each part checked against what it is
+        loaded into before anything is taken from it."""
+        path = self.folder / CHECKPOINT
+        for part, target in (("model", model), ("averaged", average)):
+            if target is None:
+                continue
+            if state.get(part) is None:
+                raise checkpoint.damaged(path, f"it holds no `{part}` state")
+            problem = checkpoint.mismatch(state[part], target.state_dict())
+            if problem:
+                raise checkpoint.damaged(path, f"its `{part}` does not fit `{self.net.name}`: "
+                                               f"{problem}")
+        checkpoint.check_optimizer(path, state["optimizer"], opt, self.recipe.lr)
+        checkpoint.check_schedule(path, state["scheduler"], schedule)
+        checkpoint.check_rng(path, state["rng"], self.device.type == "cuda")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
-        if average is not None and state.get("averaged") is not None:
+        if average is not None:
             average.load_state_dict(state["averaged"])
         torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(_tuples(state["rng"]["python"]))
+        random.setstate(checkpoint.tuples(state["rng"]["python"]))
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"])
-        self.options.seed = state.get("seed", self.options.seed)
+        self.options.seed = state["seed"]
         self._say(f"resuming `{self.folder}` after epoch {state['epoch']}")
         return state["epoch"]
 
 
-def _tuples(value):
-    """random.getstate()'s tuples, which a checkpoint may give back as lists."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
+def _unfinished(folder: Path) -> bool:
+    """Whether ``folder`` holds what a run leaves before its first epoch ends: archc's
+    run.json (and metrics), no checkpoint, nothing else."""
+    try:
+        names = set(os.listdir(folder))
+        if not names <= {RUN_FILE, METRICS} or RUN_FILE not in names:
+            return False
+        return json.loads((folder / RUN_FILE).read_text(encoding="utf-8")).get("archc_run") == 1
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
-def _recipe_from(saved: dict) -> ir.Recipe:
-    saved = dict(saved)
-    schedule = dict(saved.pop("schedule"))
-    schedule = ir.Schedule(**{**schedule, "at": tuple(schedule["at"])})
-    augment = dict(saved.pop("augment"))
-    for key in ("scale", "area", "ratio"):
-        if augment.get(key) is not None:
-            augment[key] = tuple(augment[key])
-    evaluation = dict(saved.pop("evaluation"))
-    evaluation["scales"] = tuple(evaluation["scales"])
-    return ir.Recipe(**saved, schedule=schedule, augment=ir.Augment(**augment),
-                     evaluation=ir.Evaluation(**evaluation))
+def _append(path: Path):
+    """The metrics log, opened to append — never through a link (a link planted in a run
+    folder would have archc write into a file outside it), and only a regular file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o666)
+    except OSError as exc:
+        raise UsageError(f"cannot write `{path}`: {exc.strerror or exc}",
+                         hint="a run's metrics.jsonl is a regular file in its folder, not a "
+                              "link") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"cannot write `{path}`: it is not a regular file")
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def _check_backend(backend: str, device: torch.device) -> None:
+    """The fused kernels run on a GPU (or in Triton's interpreter, for the tests)."""
+    if backend == "torch":
+        return
+    from ..extras import need
+
+    need("triton", "triton", f"--backend {backend}")
+    if backend == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise UsageError("--backend triton runs archc's fused Triton kernels, which need a CUDA "
+                         "GPU", hint="--backend auto uses them on a GPU and PyTorch elsewhere")
 
 
 def _loss(out, y: torch.Tensor, weights: dict) -> torch.Tensor:
@@ -374,11 +476,3 @@ def _loss(out, y: torch.Tensor, weights: dict) -> torch.Tensor:
         weight = weights.get(name)
         loss = loss + (1.0 if weight is None else weight) * F.cross_entropy(side, y)
     return loss
-
-
-def _named_failures(loader):
-    """The loader's batches; an image that cannot be read ends the run naming the file."""
-    try:
-        yield from loader
-    except data.UnreadableImage as exc:
-        raise exc.error() from None

@@ -107,15 +107,8 @@ def _read_checked(path: Path, prefix: str, what: str) -> dict[str, torch.Tensor]
 
 def apply(model: torch.nn.Module, weights: Weights, spec: str) -> None:
     """Load ``weights`` into ``model`` strictly, or say why they do not fit."""
-    ours, theirs = model.state_dict(), weights.state
-    missing = sorted(set(ours) - set(theirs))
-    extra = sorted(set(theirs) - set(ours))
-    shapes = sorted(k for k in set(ours) & set(theirs) if ours[k].shape != theirs[k].shape)
-    if missing or extra or shapes:
-        detail = (f"missing {', '.join(missing[:3])}" if missing else
-                  f"unexpected {', '.join(extra[:3])}" if extra else
-                  f"{shapes[0]} is {tuple(theirs[shapes[0]].shape)}, not "
-                  f"{tuple(ours[shapes[0]].shape)}")
-        raise UsageError(f"{weights.source} does not fit `{spec}`: {detail}",
+    problem = checkpoint.mismatch(weights.state, model.state_dict())
+    if problem:
+        raise UsageError(f"{weights.source} does not fit `{spec}`: {problem}",
                          hint="weights load into the spec that describes their network")
-    model.load_state_dict(theirs, strict=True)
+    model.load_state_dict(weights.state, strict=True)
