@@ -312,6 +312,13 @@ def _lrn(node, ins, warnings, net):
 
 def _activation(node, ins, warnings, net):
     (src,) = ins
+    before = net.nodes[node.inputs[0]]
+    if not node.implicit and before.implicit and isinstance(before.layer, ir.Activation):
+        layer = net.nodes[before.inputs[0]]
+        warnings.append(Diagnostic(
+            f"`{node.text}` follows the `{before.layer.function}` archc adds after "
+            f"`{layer.text}` (the network's activation): the layer is activated twice",
+            node.loc, hint=f"leave this line out, or give `{layer.text}` act=none to keep it"))
     return _same(src, flops=_ACTIVATION_FLOPS[node.layer.function] * src.shape.size)
 
 

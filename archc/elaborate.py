@@ -390,7 +390,12 @@ class _Elaborator:
             raise _error(f"block `{block.name}` takes its arguments in parentheses", call.loc,
                          hint=f"e.g. {block.name}(" + ", ".join(p.name for p in block.params) + ")")
         env = self._bind(block, call, ctx)
-        text = f"{block.name}(" + ", ".join(env[p.name].text for p in block.params) + ")"
+        # The call as written, its parameters' values substituted and the defaults it left
+        # out named: `basic_down(128, s=2)`, so that a note shows what was really built.
+        given = len(call.args)
+        text = f"{block.name}(" + ", ".join(
+            env[p.name].text if i < given else f"{p.name}={env[p.name].text}"
+            for i, p in enumerate(block.params)) + ")"
         instance = naming.ScopeB("block", call.loc, text=text, block=block.name, repeat=repeat)
         scope.add_scope(instance, label, label_loc)
         inner = _Ctx(env=env, stack=ctx.stack + ((block.name, call.loc),), tail=ctx.tail,

@@ -320,3 +320,15 @@ def test_a_kernel_smaller_than_its_stride_skips_rows_by_design():
     # than the one row between windows.
     (lossy,) = net("maxpool2/3", input="3x13x13").warnings
     assert "the last 2 rows and 2 columns are never read" in lossy.message
+
+
+def test_an_activation_written_after_the_implicit_one_gives_a_warning():
+    """`conv3-8; relu` applies relu twice (the network's activation, then the line's);
+    harmless for relu, wrong for `conv3-8; tanh`, and silent until now."""
+    (warning,) = net("conv3-8; tanh").warnings
+    assert "`tanh` follows the `relu` archc adds after `conv3-8`" in warning.message
+    assert "act=none" in warning.hint and warning.loc.column == len("conv3-8; ") + 1
+    for fine in ("conv3-8 act=none; tanh", "conv3-8; bn; relu", "conv3-8; maxpool"):
+        assert not net(fine).warnings, fine
+    assert not [w for s in ("resnet50", "vgg16_bn", "lenet5", "googlenet")
+                for w in archc.analyze(s).warnings]
