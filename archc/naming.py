@@ -11,7 +11,8 @@ Naming — the same names appear in `archc stats`, in generated code and in stat
   the scope's submodules — ``features.0``, ``features.2`` — exactly as in a
   ``torch.nn.Sequential``, which is what makes torchvision's weights load;
 * a scope holding exactly one thing is that thing (``branch1: basic(1, 64)`` is one
-  module called ``branch1``, not ``branch1.0``).
+  module called ``branch1``, not ``branch1.0``) — unless that thing has a label of its
+  own, which is never lost: ``head { fc: FC-10 }`` is ``head.fc``.
 
 Labels and network names become Python names in generated code: they are checked here
 against Python's keywords and builtins and the names that code uses.
@@ -135,9 +136,12 @@ class Namer:
     @staticmethod
     def _collapse(scope: ScopeB) -> tuple[Union[ScopeB, NodeB], tuple[ScopeB, ...]]:
         """What a scope stands for once single-child scopes are folded into their child,
-        and the scopes folded away (a side output must still learn its final name)."""
+        and the scopes folded away (a side output must still learn its final name).  A
+        child with a label of its own is not folded away: its label is a name, and a
+        name is never lost (`{ a: conv1-8 act=none }` in a concat is `0.a`, as a torch
+        Sequential holding a module called `a` would name it)."""
         absorbed: list[ScopeB] = []
-        while len(scope.children) == 1:
+        while len(scope.children) == 1 and scope.children[0].label is None:
             only = scope.children[0]
             absorbed.append(scope)
             if only.node is not None:

@@ -70,6 +70,8 @@ JOINS = {
     "concat, FC layers over the map": "concat { FC-4 act=none; b: FC-6; c { FC-2; dropout } }",
     "concat, branches of one layer": "concat { conv1-2; conv3-2; maxpool3/1 pad=1 }",
     "concat, nested in a concat": "concat { identity; concat { conv1-2; identity } }",
+    "concat, a braced branch of one labelled layer (Caffe import)":
+        "concat { { a: conv1-4 act=none }; identity }",
     "add, an identity shortcut": "add { { conv3-8; bn; relu; conv3-8; bn }; identity }",
     "add, a projection shortcut": "add { { conv3-8/2; bn }; downsample { conv1-8/2; bn } }",
     "add act=none": "add act=none { conv3-8; identity }",
@@ -161,7 +163,7 @@ def test_class_docstring_has_the_spec_and_its_totals():
     module = archc.load(SPECS / "vgg_d.arch")
     doc = module.VggD.__doc__
     assert "138,357,544 parameters" in doc and "15,470,264,320 multiply-accumulates" in doc
-    assert "conv3-512 ×3;      maxpool" in doc
+    assert "conv3-512 ×3; maxpool" in doc
     assert "returns logits" in doc
 
 
