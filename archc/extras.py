@@ -19,6 +19,8 @@ EXTRAS = {
     "triton": "the fused Triton kernels (backend='triton' or 'auto')",
     "graph": "`archc graph` (with Graphviz's `dot` program) and `archc stats --plot`",
     "train": "`archc train` and `archc eval`: data, the digits, progress bars, curves",
+    "lsp": "`archc lsp`, the language server for editors (pygls)",
+    "highlight": "the Pygments lexer for .arch files (Sphinx, MkDocs, pygmentize)",
 }
 
 

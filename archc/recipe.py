@@ -159,6 +159,12 @@ _EXAMPLES = {("schedule", "step"): "schedule step every=8 factor=0.96",
              ("schedule", "multistep"): "schedule multistep at=(30, 60) factor=0.1"}
 
 
+def words() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]:
+    """Each recipe line (`train`, `schedule`, `augment`, `evaluate`): the kinds its first
+    word may name, its options and an example — what an editor offers to complete."""
+    return {line: (spec.kinds, tuple(spec.options), spec.example) for line, spec in _LINES.items()}
+
+
 def recipe(lines: list[ast.Recipe], net_input: tuple[int, int, int]) -> ir.Recipe | None:
     """The recipe the lines state, or None if there are none."""
     if not lines:

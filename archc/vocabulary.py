@@ -167,6 +167,12 @@ KINDS: tuple[Kind, ...] = (
 
 BY_NAME = {kind.name: kind for kind in KINDS}
 
+
+def layer_pattern() -> str:
+    """One regular expression for every layer word (case-insensitive, without named
+    groups): what highlighters colour as a layer (archc.highlight, the editor grammar)."""
+    return "|".join(f"(?:{re.sub(r'[(][?]P<[a-z_]+>', '(?:', kind.pattern)})" for kind in KINDS)
+
 # Words people write for a layer, with the letters before the first digit or hyphen:
 # what "did you mean" compares an unknown word's head against.
 _HEADS = ("conv", "maxpool", "avgpool", "gap", "global-avgpool", "adaptive-avgpool",

@@ -18,10 +18,13 @@ import ast
 import contextlib
 import re
 import signal
+from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
 
-from archc import ir
+from archc import ir, parser
 from archc.errors import ArchcError, SpecError
 
 # Cases per fuzzer = SCALE × the number it asks for: 1 in the default profile, 50 in `fuzz`.
@@ -131,3 +134,46 @@ def code_outside_strings(source: str) -> str:
             if token.type not in (tokenize.COMMENT, tokenize.STRING, tokenize.NL,
                                   tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)]
     return " ".join(kept)
+
+
+# -- spec texts from the grammar ---------------------------------------------------------------
+
+_WORDS = ["conv3-64", "conv1-8", "conv5-16", "conv11-96", "conv-c", "conv3-n", "maxpool",
+          "maxpool3", "avgpool5", "gap", "adaptive-avgpool2", "subsample2", "FC-10",
+          "FC-4096", "fc-n", "LRN", "soft-max", "dropout", "bn", "relu", "tanh",
+          "scaled-tanh", "sigmoid", "inception", "b", "blk", "c", "n", "t", "features",
+          "aux", "pad", "stride", "groups", "ceil", "bias", "act", "table", "kernel", "size",
+          "p", "weight", "normal", "std", "same", "valid", "true", "params", "macs", "shape",
+          "rf", "neurons", "x", "torch", "self", "_private", "class", "network"]
+
+
+def _spaced(strategy):
+    return strategy.map(lambda token: token + " ")
+
+
+def spec_texts():
+    """Spec texts drawn from archc's grammar (hypothesis.extra.lark), with layer words,
+    numbers and shapes drawn from archc's vocabulary so that most get past the lexer."""
+    import lark
+
+    text = (Path(parser.__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    grammar = lark.Lark(text, parser="lalr", lexer="contextual", maybe_placeholders=True)
+    explicit = {t.name: _spaced(st.just(t.pattern.value)) for t in grammar.terminals
+                if t.pattern.type == "str"}
+    explicit.update({
+        "WORD": _spaced(st.sampled_from(_WORDS)),
+        "PATH": _spaced(st.sampled_from(["conv1", "features.0", "aux.1", "pool5", "x"])),
+        "NUMBER": _spaced(st.sampled_from(["0", "1", "2", "3", "4", "64", "0.5", "1e-4",
+                                           "40%", "1e999", "99999999999"])),
+        "SHAPE": _spaced(st.sampled_from(["3x32x32", "1x8x8", "3×224×224", "3x0x4",
+                                          "1x99999999x1"])),
+        "REPEAT": _spaced(st.sampled_from(["×2", "x3", "× 1", "×0", "x1001"])),
+        "EXPECTED": _spaced(st.sampled_from(["10", "1,000", "133M", "96x55x55",
+                                             "195/32/64", "3x3", "1.5G", "1e5"])),
+        "TOLERANCE": _spaced(st.sampled_from(["±2%", "+-1%"])),
+        "ROW": st.sampled_from(["X X", "X .", ". X", "x - x", "X"]),
+        "STRING": _spaced(st.sampled_from(['"lib/inception.arch"', '"nowhere.arch"',
+                                           '"lib/torchvision.arch"', '""'])),
+        "_NL": st.just("\n"),
+    })
+    return from_lark(grammar, start="start", explicit=explicit)

@@ -28,13 +28,12 @@ import re
 import torch
 from hypothesis import event, given
 from hypothesis import strategies as st
-from hypothesis.extra.lark import from_lark
 
 import archc
-from archc import analysis, limits, parser
+from archc import analysis, limits
 from archc.errors import ArchcError, Source
 from conftest import SPECS
-from safety import check_error, check_generated, fuzz, watchdog
+from safety import check_error, check_generated, fuzz, spec_texts, watchdog
 
 PATH = "<fuzz>"
 HANG = 30.0  # seconds; every case here takes milliseconds
@@ -84,47 +83,10 @@ def round_trip(net: archc.ir.Network) -> None:
 
 # -- 1. the grammar ------------------------------------------------------------------------------
 
-_WORDS = ["conv3-64", "conv1-8", "conv5-16", "conv11-96", "conv-c", "conv3-n", "maxpool",
-          "maxpool3", "avgpool5", "gap", "adaptive-avgpool2", "subsample2", "FC-10",
-          "FC-4096", "fc-n", "LRN", "soft-max", "dropout", "bn", "relu", "tanh",
-          "scaled-tanh", "sigmoid", "inception", "b", "blk", "c", "n", "t", "features",
-          "aux", "pad", "stride", "groups", "ceil", "bias", "act", "table", "kernel", "size",
-          "p", "weight", "normal", "std", "same", "valid", "true", "params", "macs", "shape",
-          "rf", "neurons", "x", "torch", "self", "_private", "class", "network"]
-
-
-def _spaced(strategy):
-    return strategy.map(lambda token: token + " ")
-
-
-def _grammar_strategy():
-    import lark
-
-    text = (parser.Path(parser.__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-    grammar = lark.Lark(text, parser="lalr", lexer="contextual", maybe_placeholders=True)
-    explicit = {t.name: _spaced(st.just(t.pattern.value)) for t in grammar.terminals
-                if t.pattern.type == "str"}
-    explicit.update({
-        "WORD": _spaced(st.sampled_from(_WORDS)),
-        "PATH": _spaced(st.sampled_from(["conv1", "features.0", "aux.1", "pool5", "x"])),
-        "NUMBER": _spaced(st.sampled_from(["0", "1", "2", "3", "4", "64", "0.5", "1e-4",
-                                           "40%", "1e999", "99999999999"])),
-        "SHAPE": _spaced(st.sampled_from(["3x32x32", "1x8x8", "3×224×224", "3x0x4",
-                                          "1x99999999x1"])),
-        "REPEAT": _spaced(st.sampled_from(["×2", "x3", "× 1", "×0", "x1001"])),
-        "EXPECTED": _spaced(st.sampled_from(["10", "1,000", "133M", "96x55x55",
-                                             "195/32/64", "3x3", "1.5G", "1e5"])),
-        "TOLERANCE": _spaced(st.sampled_from(["±2%", "+-1%"])),
-        "ROW": st.sampled_from(["X X", "X .", ". X", "x - x", "X"]),
-        "STRING": _spaced(st.sampled_from(['"lib/inception.arch"', '"nowhere.arch"',
-                                           '"lib/torchvision.arch"', '""'])),
-        "_NL": st.just("\n"),
-    })
-    return from_lark(grammar, start="start", explicit=explicit)
 
 
 @fuzz(2000)
-@given(text=_grammar_strategy())
+@given(text=spec_texts())
 def test_grammar_fuzz(text):
     outcome(text)
 

@@ -7,7 +7,7 @@ when it runs, so that `archc --help` is instant and `archc stats` never imports 
 """
 
 COMMANDS = ("stats", "check", "compile", "graph", "bench", "train", "eval", "import",
-            "export", "specs")
+            "export", "fmt", "lsp", "specs")
 """The subcommands in the order `archc --help` lists them; each is ``archc.commands.NAME``
 (`import` is ``archc.commands.import_``, `eval` ``eval_``)."""
 

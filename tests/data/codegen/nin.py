@@ -97,8 +97,8 @@ class Nin(nn.Module):
         network nin input 3x32x32
         default conv pad=valid
 
-        mlpconv1 { conv3-16;  conv1-16 }
-        mlpconv2 { conv3-64;  conv1-64 }
+        mlpconv1 { conv3-16; conv1-16 }
+        mlpconv2 { conv3-64; conv1-64 }
         mlpconv3 { conv3-100; conv1-100 }
         gap
         soft-max
