@@ -518,6 +518,7 @@ def test_tampered_checkpoints_are_refused_or_used_never_a_traceback(small, state
     (("model", "fc.bias"), "deleted", "resume eval"),
     (("optimizer", "state", 0, "momentum_buffer"), "another shape", "resume"),
     (("rng", "torch"), "a string", "resume"),
+    (("optimizer", "param_groups", 0, "momentum"), "a tensor of int64", "resume"),  # fuzzer's
     (("recipe", "lr"), "a huge number", "resume"),
     (("classes",), "a list", "resume eval init"),
     (("epoch",), "NaN", "resume eval init"),

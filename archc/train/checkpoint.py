@@ -127,8 +127,9 @@ def _check_structure(path: Path, state: dict) -> None:
     if state.get("averaged") is not None and not isinstance(state["averaged"], dict):
         raise damaged(path, "its `averaged` is not a state")
     classes = state["classes"]
+    count = state.get("num_classes", len(classes))
     if not classes or not all(isinstance(c, str) for c in classes) \
-            or state.get("num_classes", len(classes)) != len(classes):
+            or type(count) is not int or count != len(classes):
         raise damaged(path, "its classes are not a list of names")
     if state["epoch"] < 0:
         raise damaged(path, f"it has done {state['epoch']} epochs")
@@ -198,7 +199,7 @@ def check_optimizer(path: Path, saved: dict, optimizer: torch.optim.Optimizer,
         raise damaged(path, "its optimiser state is not this optimiser's")
     for group, ours in zip(groups, fresh["param_groups"]):
         for key, value in ours.items():
-            if key != "lr" and group.get(key) != value:
+            if key != "lr" and not _same_value(group.get(key), value):
                 raise damaged(path, f"its optimiser's `{key}` is {str(group.get(key))[:40]}, "
                                     f"where the recipe's is {value}")
         lr = group.get("lr")
@@ -236,6 +237,15 @@ def check_schedule(path: Path, saved: dict, schedule) -> None:
             raise damaged(path, f"its schedule's `{key}` is not what the schedule keeps")
     if "base_lrs" in fresh and saved["base_lrs"] != fresh["base_lrs"]:
         raise damaged(path, "its schedule starts from other learning rates than the recipe's")
+
+
+def _same_value(theirs, ours) -> bool:
+    """Whether a saved setting is ``ours``: the same type and value (a tensor where a
+    number belongs is not, whatever it holds), lists and tuples item by item."""
+    if isinstance(ours, (list, tuple)):
+        return type(theirs) is type(ours) and len(theirs) == len(ours) and \
+            all(_same_value(t, o) for t, o in zip(theirs, ours))
+    return type(theirs) is type(ours) and theirs == ours
 
 
 def _same_kind(theirs, ours) -> bool:
