@@ -12,7 +12,10 @@ MACs — multiply-accumulates of convolutions and fully connected layers only, a
 FLOPs — every arithmetic operation, and each exp/tanh/pow, counted as one:
     conv, FC       2·MACs: a k-term dot product is k multiplies and k−1 adds, and adding
                    the bias makes 2k (no bias: 2·MACs − outputs)
-    relu 1, tanh 1 per element; sigmoid 4 (negate, exp, add, divide); scaled-tanh 3
+    relu 1, tanh 1 per element; sigmoid 4 (negate, exp, add, divide); scaled-tanh 3;
+                   relu6 2 (max, min); hardsigmoid 4 (add, max, min, divide); hardswish
+                   5 (hardsigmoid's and a multiply); silu 5 (sigmoid's and a multiply);
+                   gelu 5 (divide by √2, erf, add 1, two multiplies)
     max-pool       k_h·k_w − 1 comparisons per output
     avg-pool       k_h·k_w per output (k_h·k_w − 1 adds, one divide); global and adaptive
                    average pooling likewise over their windows
@@ -49,7 +52,8 @@ from dataclasses import dataclass, replace
 from . import ir
 from .errors import Diagnostic, GeometryError, Loc, Note
 
-_ACTIVATION_FLOPS = {"relu": 1, "tanh": 1, "sigmoid": 4, "scaled_tanh": 3}
+_ACTIVATION_FLOPS = {"relu": 1, "tanh": 1, "sigmoid": 4, "scaled_tanh": 3, "relu6": 2,
+                     "hardsigmoid": 4, "hardswish": 5, "silu": 5, "gelu": 5}
 
 
 def analyze(net: ir.Network) -> ir.Network:

@@ -222,7 +222,9 @@ class _Network:
             if layer.function == "scaled_tanh":
                 self.helpers.add("scaled_tanh")
                 return "ScaledTanh()"
-            return {"tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()"}[layer.function]
+            return {"tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "relu6": "nn.ReLU6()",
+                    "hardswish": "nn.Hardswish()", "hardsigmoid": "nn.Hardsigmoid()",
+                    "silu": "nn.SiLU()", "gelu": "nn.GELU()"}[layer.function]
         if isinstance(layer, ir.BatchNorm):
             kind = "nn.BatchNorm1d" if src.flat else "nn.BatchNorm2d"
             extra = "" if layer.eps == 1e-5 else f", eps={layer.eps!r}"

@@ -147,7 +147,10 @@ class LRN:
 
 @dataclass(frozen=True)
 class Activation:
-    """relu, tanh, sigmoid, or LeNet-5's scaled_tanh: 1.7159·tanh(2x/3)."""
+    """relu, tanh, sigmoid, LeNet-5's scaled_tanh (1.7159·tanh(2x/3)), or one of the later
+    networks': relu6 (min(max(x, 0), 6), MobileNet), hardswish (x·relu6(x + 3)/6) and
+    hardsigmoid (relu6(x + 3)/6, MobileNetV3), silu (x·sigmoid(x), EfficientNet), gelu
+    (x·Φ(x), with erf, ConvNeXt)."""
 
     function: str
 
@@ -199,6 +202,10 @@ FUSED_LRN_MAX = 16
 """The widest LRN window the fused kernel computes: each channel tile recomputes size − 1
 halo channels, so a wider window is left to PyTorch, after the kernel."""
 
+FUSED_ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh")
+"""The activations archc's fused Triton kernel computes in its epilogue (archc/kernels);
+a conv chain with another runs the kernel for the convolution, then PyTorch's module."""
+
 
 @dataclass(frozen=True)
 class Fused:
@@ -224,7 +231,8 @@ JOINS = (Concat, Add)
 WEIGHTED = (Conv, Linear, Subsample)
 """Layers with trainable weights; the network's activation follows them by default."""
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh", "relu6", "hardswish", "hardsigmoid",
+               "silu", "gelu")
 
 
 def emits_module(layer: Layer) -> bool:

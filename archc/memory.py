@@ -26,6 +26,9 @@ convolution            its input (a LeNet connection table also the assembled ke
 FC layer               its input (the flattened view of the map before it)
 ReLU, tanh, sigmoid    its output (an in-place ReLU's output is its input's storage)
 scaled tanh            tanh's result, a new tensor the size of its output
+ReLU6, hardswish,      its input (each is a new tensor, not in place: in place, PyTorch
+hardsigmoid, SiLU,     would save a copy of the input, as much again)
+GELU
 max-pooling            its input, and the argmax indices (int64, one per output)
 average pooling        its input; global average pooling nothing (it is a mean)
 adaptive pooling       its input
@@ -51,6 +54,9 @@ from dataclasses import dataclass
 from . import ir
 
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+# Activations whose backward reads their input (PyTorch's modules, not in place: run in
+# place, they would save a copy of it instead).
+_SAVE_INPUT = {"relu6", "hardswish", "hardsigmoid", "silu", "gelu"}
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
 """Buffers the optimiser keeps per parameter: SGD none, momentum one, Adam two."""
 DEVICES = ("cuda", "cpu")
@@ -155,6 +161,8 @@ def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int, devi
         elif isinstance(layer, ir.Activation):
             if layer.function == "scaled_tanh":
                 extra += out * size
+            elif layer.function in _SAVE_INPUT:
+                kept.add(source)
             else:
                 kept.add(storage[node.id])
         elif isinstance(layer, ir.Pool):

@@ -86,7 +86,9 @@ def fuse(net: ir.Network) -> ir.Network:
 
 
 def _is_activation(layer: ir.Layer) -> bool:
-    return isinstance(layer, ir.Activation)
+    """An activation the fused kernel computes (archc/kernels: relu, tanh, sigmoid and
+    scaled tanh); the later ones run as PyTorch's modules after the kernel."""
+    return isinstance(layer, ir.Activation) and layer.function in ir.FUSED_ACTIVATIONS
 
 
 def _is_lrn(layer: ir.Layer) -> bool:

@@ -20,7 +20,9 @@ from . import ast, limits
 from .errors import SemanticError
 
 ACTIVATION_WORDS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
-                    "scaled-tanh": "scaled_tanh", "none": None}
+                    "scaled-tanh": "scaled_tanh", "relu6": "relu6", "hardswish": "hardswish",
+                    "hardsigmoid": "hardsigmoid", "silu": "silu", "swish": "silu", "gelu": "gelu",
+                    "none": None}
 
 
 class OptionError(ValueError):
@@ -161,7 +163,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("dropout", r"dropout", "dropout", {"p": probability}, positional=("p",)),
     Kind("bn", r"bn|batchnorm", "bn", {"eps": number, "momentum": number},
          positional=("eps",)),
-    Kind("activation", r"relu|tanh|sigmoid|scaled-tanh", "relu"),
+    Kind("activation", r"relu6|relu|tanh|sigmoid|scaled-tanh|hardswish|hardsigmoid|silu|swish|gelu",
+         "relu"),
     Kind("identity", r"identity", "identity"),
 )
 
@@ -177,7 +180,8 @@ def layer_pattern() -> str:
 # what "did you mean" compares an unknown word's head against.
 _HEADS = ("conv", "maxpool", "avgpool", "gap", "global-avgpool", "adaptive-avgpool",
           "subsample", "FC", "fc", "linear", "LRN", "soft-max", "softmax", "dropout", "bn",
-          "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh", "identity")
+          "batchnorm", "relu", "tanh", "sigmoid", "scaled-tanh", "relu6", "hardswish",
+          "hardsigmoid", "silu", "gelu", "identity")
 
 
 @functools.lru_cache(maxsize=1024)

@@ -284,7 +284,7 @@ def test_import_of_export_is_the_identity(name):
 
 
 def test_what_caffe_cannot_say_is_refused():
-    with pytest.raises(archc.SpecError, match="Caffe cannot express .*: Caffe has no scaled tanh"):
+    with pytest.raises(archc.SpecError, match="Caffe cannot express .*: Caffe's layers have no scaled tanh"):
         exporter.export(archc.analyze("lenet5"))
     # torchvision's ResNets pool 112 → 56 with a padded 3×3/2 window; Caffe would give 57.
     with pytest.raises(archc.SpecError, match="rounds down to 56 where Caffe rounds up to 57"):

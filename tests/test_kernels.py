@@ -494,6 +494,22 @@ def test_an_lrn_wider_than_the_kernel_takes_runs_after_it():
         kernels.fuse(chain, [("0", "1", "2", None)])
 
 
+@pytest.mark.parametrize("activation", ["relu6", "hardswish", "hardsigmoid", "silu", "gelu"])
+def test_a_later_activation_runs_after_the_kernel(activation):
+    """The kernel's epilogue computes the four activations of the classic papers; a later
+    one (MobileNet's, EfficientNet's, ConvNeXt's) ends the chain and runs as PyTorch's."""
+    spec = f"network t input 3x12x12\nactivation {activation}\nconv3-8; maxpool\nFC-10\n"
+    net = passes.fuse(archc.analyze(spec))
+    assert [n.layer.members for n in net.nodes if n.op == "fused"] == [("conv", None, None, None)]
+    assert [n.op for n in net.nodes][2:4] == [activation, "maxpool"]
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).eval()
+    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 12, 12, device=DEVICE)
+    assert error(fused(x), reference(x).double()) < 1e-5
+
+
 def test_the_kernel_called_off_the_gpu_says_what_to_do(monkeypatch):
     monkeypatch.setattr(kernels, "interpreting", lambda: False)
     with pytest.raises(RuntimeError, match="runs on a CUDA GPU.*kernels.conv2d_chain.*TRITON_INTERPRET=1"):

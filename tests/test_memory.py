@@ -42,10 +42,30 @@ def saved_bytes(spec, batch: int) -> int:
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_saved_activations_match_what_autograd_saves(name):
-    batch = 1 if name.startswith(("vgg", "resnet", "resnext")) else 2
+    batch = 1 if name.startswith(("vgg", "resnet", "resnext", "wide")) else 2
     net = archc.analyze(name)
     counted = memory.estimate(net, batch=batch, dtype="fp32", device="cpu").saved
     assert counted == saved_bytes(name, batch)
+
+
+LATER_ACTIVATIONS = """network later input 3x16x16
+activation relu6
+conv3-8; conv3-8 act=hardswish; conv3-8 act=silu; maxpool
+add { { conv3-8 act=gelu; conv3-8 act=hardsigmoid }; identity }
+conv1-8 act=none; bn; relu6
+gap
+FC-4
+"""
+
+
+def test_the_later_activations_save_what_autograd_saves():
+    """ReLU6, hardswish, hardsigmoid, SiLU and GELU save their input (not their output,
+    as ReLU does), and none runs in place."""
+    spec = archc.Source("later.arch", LATER_ACTIVATIONS)
+    net = archc.analyze(spec)
+    for batch in (1, 3):
+        counted = memory.estimate(net, batch=batch, dtype="fp32", device="cpu").saved
+        assert counted == saved_bytes(spec, batch)
 
 
 def test_every_bundled_spec_is_measured():

@@ -118,7 +118,10 @@ class _Exporter:
         elif isinstance(layer, ir.Activation):
             types = {"relu": "ReLU", "tanh": "TanH", "sigmoid": "Sigmoid"}
             if layer.function not in types:
-                raise self._refuse(node, "Caffe has no scaled tanh")
+                name = {"scaled_tanh": "scaled tanh", "relu6": "ReLU6", "gelu": "GELU",
+                        "silu": "SiLU", "hardswish": "hard swish",
+                        "hardsigmoid": "hard sigmoid"}[layer.function]
+                raise self._refuse(node, f"Caffe's layers have no {name}")
             self._layer(node, types[layer.function], in_place=True)
         elif isinstance(layer, ir.BatchNorm):
             fields = [] if layer.eps == 1e-5 else [f"batch_norm_param {{ eps: {layer.eps:g} }}"]

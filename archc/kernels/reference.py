@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "scaled_tanh")
+from .. import ir
+
+ACTIVATIONS = ir.FUSED_ACTIVATIONS
 
 
 @dataclass(frozen=True)
