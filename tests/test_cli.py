@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -190,6 +191,19 @@ def test_specs_lists_the_bundled_specs(run_cli):
     assert code == 0
     for name in ("alexnet", "googlenet", "lenet5", "nin", "vgg_a", "vgg_e", "zfnet"):
         assert f"\n{name} " in "\n" + out
+
+
+def test_specs_as_json_for_tools(run_cli):
+    code, out, _ = run_cli("specs", "--format", "json")
+    listed = json.loads(out)
+    assert code == 0 and [s["name"] for s in listed] == sorted(s["name"] for s in listed)
+    by_name = {s["name"]: s for s in listed}
+    assert set(by_name) == {p.stem for p in SPECS.glob("*.arch")}
+    assert by_name["vgg_d"]["torchvision"] == "vgg16" and by_name["alexnet"]["torchvision"] is None
+    assert by_name["alexnet_tv"]["torchvision"] == "alexnet"
+    assert by_name["vgg_d"]["title"] == 'VGG configuration D ("VGG-16")'
+    assert all(set(s) == {"name", "title", "path", "torchvision"} and Path(s["path"]).is_file()
+               for s in listed)
 
 
 def _run(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -382,4 +396,4 @@ def test_specs_says_what_each_is_in_whole_sentences(run_cli):
     listing = " ".join(out.split())
     assert ('alexnet_tv AlexNet as torchvision builds it (`torchvision.models.alexnet`), after '
             'the single-tower variant of Krizhevsky\'s "One weird trick for parallelizing '
-            'convolutional neural networks" (2014) googlenet') in listing
+            'convolutional neural networks" (2014) [torchvision: alexnet] googlenet') in listing

@@ -415,7 +415,7 @@ def test_a_residual_unit_reads_as_its_branches():
     source = archc.generate("resnet50")
     unit = source[source.index("        self.layer2 = nn.Sequential("):]
     assert unit.split("\n")[1:7] == [
-        "            Add(  # bottleneck_down(128, 512, s=2, g=1)  (resnet50.arch:25)",
+        "            Add(  # bottleneck_down(128, 512, s=2, g=1)  (resnet50.arch:27)",
         "                branches=(",
         '                    ("conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "conv3", "bn3"),',
         '                    ("downsample",),',

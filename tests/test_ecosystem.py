@@ -12,15 +12,24 @@ import torch
 import torchvision.models as tvm
 
 import archc
+from archc.commands.specs import bundled
 from conftest import SPECS
 
-# The spec that describes each torchvision model exactly.
-TORCHVISION = [("vgg_a", "vgg11"), ("vgg_b", "vgg13"), ("vgg_d", "vgg16"), ("vgg_e", "vgg19"),
-               ("vgg11_bn", "vgg11_bn"), ("vgg13_bn", "vgg13_bn"), ("vgg16_bn", "vgg16_bn"),
-               ("vgg19_bn", "vgg19_bn"), ("alexnet_tv", "alexnet"), ("googlenet_tv", "googlenet"),
-               ("resnet18", "resnet18"), ("resnet34", "resnet34"), ("resnet50", "resnet50"),
-               ("resnet101", "resnet101"), ("resnet152", "resnet152"),
-               ("resnext50_32x4d", "resnext50_32x4d")]
+# The spec that describes each torchvision model exactly, as each says (`# torchvision:`).
+TORCHVISION = [(s["name"], s["torchvision"]) for s in bundled() if s["torchvision"]]
+
+
+def test_the_specs_that_say_they_are_torchvisions():
+    """The list above comes from the specs; that it cannot shrink unnoticed, these say."""
+    assert {("vgg_a", "vgg11"), ("vgg_b", "vgg13"), ("vgg_d", "vgg16"), ("vgg_e", "vgg19"),
+            ("vgg11_bn", "vgg11_bn"), ("vgg13_bn", "vgg13_bn"), ("vgg16_bn", "vgg16_bn"),
+            ("vgg19_bn", "vgg19_bn"), ("alexnet_tv", "alexnet"), ("googlenet_tv", "googlenet"),
+            ("resnet18", "resnet18"), ("resnet34", "resnet34"), ("resnet50", "resnet50"),
+            ("resnet101", "resnet101"), ("resnet152", "resnet152"),
+            ("resnext50_32x4d", "resnext50_32x4d"), ("resnext101_32x8d", "resnext101_32x8d"),
+            ("resnext101_64x4d", "resnext101_64x4d"), ("wide_resnet50_2", "wide_resnet50_2"),
+            ("wide_resnet101_2", "wide_resnet101_2")} <= set(TORCHVISION)
+    assert all(name in tvm.list_models(module=tvm) for _, name in TORCHVISION)
 
 
 def torchvision_model(name: str) -> torch.nn.Module:
@@ -49,6 +58,21 @@ def test_torchvision_weights_load_strictly_and_outputs_match(ours, theirs):
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("ours, theirs", TORCHVISION, ids=[t for _, t in TORCHVISION])
+def test_counts_are_torchvisions(ours, theirs):
+    """Parameters as torchvision's model has them, and inference MACs as torch's own
+    FlopCounterMode counts them (FLOPs ÷ 2) for one image at the spec's input."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = archc.analyze(SPECS / f"{ours}.arch")
+    with torch.device("meta"):
+        reference = torchvision_model(theirs).eval()
+    assert archc.totals(net).params == sum(p.numel() for p in reference.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.empty(1, *net.input.as_list(), device="meta"))
+    assert archc.totals(net, inference=True).macs == counter.get_total_flops() // 2
 
 
 def test_googlenet_training_outputs_match_torchvision():

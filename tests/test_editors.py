@@ -196,7 +196,8 @@ def test_the_textmate_grammar_knows_every_layer_word():
 
     patterns = json.loads(GRAMMAR.read_text(encoding="utf-8"))["patterns"]
     layer = next(p for p in patterns if p.get("name") == "support.function.layer.arch")
-    assert layer["match"] == f"(?i)(?<![\\w-])(?:{vocabulary.layer_pattern()})(?![\\w-])"
+    assert layer["match"] == f"(?i)(?<![\\w-])(?:{vocabulary.layer_pattern()})(?![\\w-])", \
+        "the grammar's layer words are not archc.vocabulary's: set its match to this"
 
 
 def test_the_textmate_grammar_tokenises_every_spec_as_vs_code_does(tmp_path):
