@@ -12,14 +12,17 @@ The layout it gives (README, "archc fmt"):
   `=` and `/` in options and layer words (`conv11-96/4 pad=0`); `×N` follows its layer
   or `}` after one space, as `×N` (`x2` becomes `×2`).  `expect` lines keep a space
   around their `=`, `≈` and `~`, whose right-hand side is written as it was.
-* Labels that begin consecutive lines at one indentation (a run of lines without a blank
-  one) are padded so that what they label starts in one column, as the bundled specs
-  write `conv1:   conv7-64/2` over `maxpool: maxpool3/2 pad=1`.
+* A run of lines (consecutive, at one indentation, no blank line between) reads as a
+  table: labels that begin its lines are padded so that what they label starts in one
+  column, as the bundled specs write `conv1:   conv7-64/2` over `maxpool: maxpool3/2
+  pad=1`; and the last statements of its `;` lists (outside braces) start in one column,
+  as VGG-C's rows put their `maxpool`s under one another.
 * Comments stay where they are: a comment line at its block's indentation — or, where it
   is indented past the block right under a line (a note in the margin), under the
   comment that ends the line above if it was aligned with it, else in its own column; a
   comment at the end of a line in its column, or two spaces after the code where the
-  code has grown into it.  At most one blank line in a row, none at either end; one newline at the end.
+  code has grown into it.  At most one blank line in a row, none at either end; one
+  newline at the end.
 
 It changes the text, never the spec: the formatted text is parsed again and must give
 the same syntax tree as the original (positions aside), or :func:`format_text` raises

@@ -477,18 +477,23 @@ def test_auto_backend_leaves_float64_to_pytorch():
         run(x, w, None, (1, 1), (0, 0), 1, Epilogue("relu"))
 
 
+def _triton_computes_the_spec(spec: str) -> bool:
+    """The module with backend="triton" computes what the PyTorch one does (3×12×12)."""
+    torch.manual_seed(0)
+    reference = archc.build(spec).to(DEVICE).eval()
+    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(2, 3, 12, 12, device=DEVICE)
+    return error(fused(x), reference(x).double()) < 1e-5
+
+
 def test_an_lrn_wider_than_the_kernel_takes_runs_after_it():
     """An LRN window over 16 channels ends the chain; the module still computes the spec."""
     spec = "network t input 3x12x12\nconv3-24; LRN size=21; maxpool\nFC-10\n"
     net = passes.fuse(archc.analyze(spec))
     assert [n.layer.members for n in net.nodes if n.op == "fused"] == [("conv", "relu", None, None)]
     assert [n.op for n in net.nodes][2:4] == ["lrn", "maxpool"]
-    torch.manual_seed(0)
-    reference = archc.build(spec).to(DEVICE).eval()
-    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
-    fused.load_state_dict(reference.state_dict())
-    x = torch.randn(2, 3, 12, 12, device=DEVICE)
-    assert error(fused(x), reference(x).double()) < 1e-5
+    assert _triton_computes_the_spec(spec)
     chain = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.LocalResponseNorm(17))
     with pytest.raises(ValueError, match="2: the fused kernel takes LRN windows of 1 to 16 channels, not 17"):
         kernels.fuse(chain, [("0", "1", "2", None)])
@@ -502,12 +507,7 @@ def test_a_later_activation_runs_after_the_kernel(activation):
     net = passes.fuse(archc.analyze(spec))
     assert [n.layer.members for n in net.nodes if n.op == "fused"] == [("conv", None, None, None)]
     assert [n.op for n in net.nodes][2:4] == [activation, "maxpool"]
-    torch.manual_seed(0)
-    reference = archc.build(spec).to(DEVICE).eval()
-    fused = archc.build(spec, backend="triton").to(DEVICE).eval()
-    fused.load_state_dict(reference.state_dict())
-    x = torch.randn(2, 3, 12, 12, device=DEVICE)
-    assert error(fused(x), reference(x).double()) < 1e-5
+    assert _triton_computes_the_spec(spec)
 
 
 def test_the_kernel_called_off_the_gpu_says_what_to_do(monkeypatch):

@@ -232,22 +232,22 @@ def _all_items(spec: ast.Spec):
             yield from _items(statement.body, statement.name)
 
 
-def _blocks(result: Analysis) -> dict[str, ast.Block]:
-    blocks: dict[str, ast.Block] = {}
+def _defined(result: Analysis, kind: type) -> dict:
+    """The blocks (or tables) the document can call, by name: its own and its files'."""
+    found = {}
     for spec in [*result.used.values(), *([result.spec] if result.spec else [])]:
         for statement in spec.statements:
-            if isinstance(statement, ast.Block):
-                blocks[statement.name] = statement
-    return blocks
+            if isinstance(statement, kind):
+                found[statement.name] = statement
+    return found
+
+
+def _blocks(result: Analysis) -> dict[str, ast.Block]:
+    return _defined(result, ast.Block)
 
 
 def _tables(result: Analysis) -> dict[str, ast.Table]:
-    tables: dict[str, ast.Table] = {}
-    for spec in [*result.used.values(), *([result.spec] if result.spec else [])]:
-        for statement in spec.statements:
-            if isinstance(statement, ast.Table):
-                tables[statement.name] = statement
-    return tables
+    return _defined(result, ast.Table)
 
 
 def _word_at(result: Analysis, line: int, column: int) -> ast.Layer | None:
@@ -292,7 +292,7 @@ def hover(result: Analysis, line: int, column: int) -> str | None:
             return _hover_recipe(result, statement)
     nodes = _nodes_at(result, line, column)
     word = _word_at(result, line, column)
-    if nodes and (word is None or word.word.lower() not in _blocks(result)):
+    if nodes and (word is None or word.word not in _blocks(result)):
         return _hover_layer(result, nodes)
     scopes = _scopes_at(result, line, column)
     if scopes:

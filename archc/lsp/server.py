@@ -87,20 +87,14 @@ def _server():
         position = doc.position_codec.position_from_client_units(doc.lines, params.position)
         return analysis(ls, params.text_document.uri), position.line + 1, position.character + 1
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded
-    def did_open(ls, params: types.DidOpenTextDocumentParams):
+    def changed(ls, params):
+        """Opened, edited or saved: analysed again, its diagnostics published."""
         refresh(ls, params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    @guarded
-    def did_change(ls, params: types.DidChangeTextDocumentParams):
-        refresh(ls, params.text_document.uri)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    @guarded
-    def did_save(ls, params: types.DidSaveTextDocumentParams):
-        refresh(ls, params.text_document.uri)
+    for event in (types.TEXT_DOCUMENT_DID_OPEN, types.TEXT_DOCUMENT_DID_CHANGE,
+                  types.TEXT_DOCUMENT_DID_SAVE):
+        server.feature(event)(changed)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     @guarded
