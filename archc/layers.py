@@ -57,7 +57,7 @@ def _conv(said: Said, declared: Declared) -> ir.Conv:
         pad = tuple(k // 2 if k % 2 else 0 for k in kernel)
     elif pad == "valid":
         pad = (0, 0)
-    else:
+    elif not isinstance(pad, tuple):
         pad = (pad, pad)
     connections = rows = None
     if "table" in typed:

@@ -92,11 +92,16 @@ def boolean(text: str) -> bool:
     raise OptionError("true or false")
 
 
-def padding(text: str) -> int | str:
+def padding(text: str) -> int | tuple[int, int] | str:
+    """`same`, `valid`, N (on every side), or (H, W): N rows above and below, W columns
+    left and right (Caffe's pad_h and pad_w)."""
     if text in ("same", "valid"):
         return text
+    pair = re.fullmatch(r"\(\s*([0-9]+)\s*,\s*([0-9]+)\s*\)", text)
+    if pair:
+        return size(pair.group(1)), size(pair.group(2))
     if not re.fullmatch(r"[0-9]+", text):
-        raise OptionError("a whole number, `same` or `valid`")
+        raise OptionError("a whole number, (height, width), `same` or `valid`")
     return size(text)
 
 

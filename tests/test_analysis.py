@@ -322,6 +322,19 @@ def test_a_kernel_smaller_than_its_stride_skips_rows_by_design():
     assert "the last 2 rows and 2 columns are never read" in lossy.message
 
 
+def test_padding_per_axis_is_pytorchs():
+    """`pad=(H, W)`: H rows above and below, W columns each side, as nn.Conv2d's
+    padding=(H, W) — shapes, counts and the module itself."""
+    n = net("conv3x5-8 pad=(2, 0); FC-4")
+    conv = n.nodes[1]
+    assert conv.layer.padding == (2, 0) and conv.info.shape.as_list() == [8, 34, 28]
+    module = archc.build(n)
+    assert module.conv.padding == (2, 0)
+    assert module(torch.randn(1, 3, 32, 32)).shape == (1, 4)
+    reference = torch.nn.Conv2d(3, 8, (3, 5), padding=(2, 0))
+    assert tuple(reference(torch.randn(1, 3, 32, 32)).shape[1:]) == (8, 34, 28)
+
+
 def test_an_activation_written_after_the_implicit_one_gives_a_warning():
     """`conv3-8; relu` applies relu twice (the network's activation, then the line's);
     harmless for relu, wrong for `conv3-8; tanh`, and silent until now."""

@@ -64,6 +64,27 @@ def test_stride_h_pad_h_and_their_w_are_read():
     assert net.node("c").info.shape.as_list() == [4, side, side]
 
 
+@pytest.mark.parametrize("pads, written, shape", [
+    ("pad_h: 0 pad_w: 3", "conv1x7-8", [8, 32, 32]),       # Inception-v3's: "same" per axis
+    ("pad_h: 3 pad_w: 0", "conv1x7-8 pad=(3, 0)", [8, 38, 26]),
+    ("pad_h: 2 pad_w: 2", "conv1x7-8 pad=2", [8, 36, 30]),
+])
+def test_padding_that_differs_between_the_axes(pads, written, shape):
+    """Caffe's pad_h and pad_w: the spec says `pad=(H, W)` where they are not "same"
+    (this was refused: "archc's are the same along both axes")."""
+    text = HEAD + conv(f"num_output: 8 kernel_h: 1 kernel_w: 7 {pads}") + fc(2)
+    spec = importer.import_text(Source("t.prototxt", text)).text
+    assert f"c: {written}" in spec
+    net = imported(text)
+    assert net.node("c").info.shape.as_list() == shape
+    assert archc.totals(net).params == 8 * 3 * 7 + 8 + 8 * shape[1] * shape[2] * 2 + 2
+    from archc.caffe import exporter
+
+    again = imported(exporter.export(net))  # and back: pad_h and pad_w as they were
+    assert again.node("c").info.shape.as_list() == shape
+    assert again.node("c").text == net.node("c").text
+
+
 @pytest.mark.parametrize("rounding, expected", [
     ("", -(-(32 - 3) // 2) + 1),                      # Caffe rounds up: 16
     ("round_mode: CEIL", -(-(32 - 3) // 2) + 1),

@@ -309,12 +309,12 @@ class _Importer:
         p = params(node, "convolution_param")
         kh, kw = window.kernel
         stride = self._square(node, "stride", window.stride)
-        pad = self._square(node, "padding", window.pad)
         word = f"conv{kh}-{node.shape[0]}" if kh == kw else f"conv{kh}x{kw}-{node.shape[0]}"
         if stride != 1:
             word += f"/{stride}"
-        if not (kh == kw and kh % 2 and pad == kh // 2):
-            word += f" pad={pad}"
+        ph, pw = window.pad
+        if not (kh % 2 and kw % 2 and (ph, pw) == (kh // 2, kw // 2)):  # else: "same"
+            word += f" pad={ph}" if ph == pw else f" pad=({ph}, {pw})"
         if p.whole("group", 1) != 1:
             word += f" groups={p.whole('group')}"
         if not p.flag("bias_term", True):
