@@ -425,6 +425,22 @@ def _add(node, ins, warnings, net):
     return ir.Info(shape=shape, flops=(len(ins) - 1) * shape.size, rf=rf, rf_note=note)
 
 
+def _mul(node, ins, warnings, net):
+    """The branches multiplied: each has the shape of the largest, or is C×1×1 with its
+    C channels — a gate that scales every position (squeeze-and-excitation)."""
+    full = max((i.shape for i in ins), key=lambda s: s.size)
+    _same_size(node, ins, net, "channels", lambda s: (s.channels, s.flat),
+               "a product multiplies its branches element by element: each has the "
+               "other's shape, or is a gate of one value per channel (C×1×1)")
+    _same_size(node, ins, net, "shape",
+               lambda s: (full.height, full.width) if (s.height, s.width) == (1, 1) and not
+               s.flat else (s.height, s.width),
+               "a product multiplies its branches element by element: each has the "
+               "other's shape, or is a gate of one value per channel (C×1×1)")
+    rf, note = _union(node, ins, net)
+    return ir.Info(shape=full, flops=(len(ins) - 1) * full.size, rf=rf, rf_note=note)
+
+
 def _identity(node, ins, warnings, net):
     (src,) = ins
     return _same(src)
@@ -452,6 +468,6 @@ _RULES = {
     ir.Input: _input, ir.Conv: _conv, ir.Pool: _pool, ir.Subsample: _subsample,
     ir.GlobalAvgPool: _gap, ir.AdaptiveAvgPool: _adaptive, ir.Linear: _linear,
     ir.LRN: _lrn, ir.Activation: _activation, ir.BatchNorm: _batchnorm,
-    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add,
+    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add, ir.Mul: _mul,
     ir.Identity: _identity, ir.Fused: _fused,
 }

@@ -70,6 +70,7 @@ class Add:
     options: tuple[Option, ...]
     body: tuple["Item", ...]
     loc: Loc
+    op: str = "add"  # or "mul": `mul { }` multiplies its branches (squeeze-and-excitation)
 
 
 @dataclass(frozen=True, eq=False)

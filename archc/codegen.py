@@ -264,7 +264,7 @@ class _Network:
             return [f"{self._module(node)}  {self._comment(node)}"]
         where = f"# {one_line(child.text)}  ({_where(child.loc, self.spec_dir)})" if child.loc else ""
         entries = self._entries(child, root_child=parent.kind == "network")
-        if child.kind == "add":
+        if child.kind in ("add", "mul"):
             return self._add_expression(child, where)
         if child.kind == "concat":
             return self._concat(child, entries, where)
@@ -381,8 +381,9 @@ class _Network:
         return ir.Shape(shape.channels, 1, 1, flat=True)
 
     def _add_expression(self, scope: ir.Scope, where: str) -> list[str]:
-        """An `add` scope as `Add(branches=..., after=..., name=module, ...)`: its own
-        layers, each branch as the sequence of them it runs, and what follows the sum."""
+        """An `add` (or `mul`) scope as `Add(branches=..., after=..., name=module, ...)`:
+        its own layers, each branch as the sequence of them it runs, and what follows the
+        sum (`product=True`: the product)."""
         self.helpers.add("add")
         join = next(self.nodes[c] for c in scope.children
                     if isinstance(c, int) and isinstance(self.nodes[c].layer, ir.Add))
@@ -412,6 +413,8 @@ class _Network:
         lines.append("    ),")
         if after:
             lines.append(f"    after=({', '.join(json.dumps(a) for a in after)},),")
+        if isinstance(join.layer, ir.Mul):
+            lines.append("    product=True,")
         entries = []
         for child, (name, body) in modules.items():
             if child in flattens:

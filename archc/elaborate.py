@@ -321,29 +321,36 @@ class _Elaborator:
         submodule of its own (`downsample { conv1-256/2; bn }`); an unlabelled one lies in
         the join's scope itself, its layers named by kind, so that a residual unit reads
         `conv1, bn1, ..., downsample` as torchvision's do.  A branch's last layer gets no
-        activation; the sum gets the network's, unless `act=` says otherwise."""
-        function = None if ctx.tail else self.activation
+        activation; the sum gets the network's, unless `act=` says otherwise.
+        `mul { ... }` is the same join with a product, and no activation after it unless
+        `act=` gives one: squeeze-and-excitation's gate scales the maps it multiplies."""
+        word = thing.op
+        function = None if ctx.tail or word == "mul" else self.activation
         for opt in thing.options:
             if opt.key != "act":
-                raise _error(f"`add` takes only act=..., not `{opt.key}`", opt.loc,
-                             hint="act=relu, act=none, ...: the activation after the sum")
+                raise _error(f"`{word}` takes only act=..., not `{opt.key}`", opt.loc,
+                             hint=f"act=relu, act=none, ...: the activation after the "
+                                  f"{'sum' if word == 'add' else 'product'}")
             function = vocabulary.typed(vocabulary.activation, opt)
         if len(thing.body) < 2:
-            raise _error("`add` needs two or more branches", thing.loc,
-                         hint="a residual unit is `add { { conv3-64; conv3-64 }; identity }`")
-        joined = naming.ScopeB("add", thing.loc, text="add", repeat=repeat)
+            raise _error(f"`{word}` needs two or more branches", thing.loc,
+                         hint="a residual unit is `add { { conv3-64; conv3-64 }; identity }`"
+                         if word == "add" else "squeeze-and-excitation is `mul { identity; "
+                         "{ gap; conv1-16; conv1-64 act=sigmoid } }`")
+        joined = naming.ScopeB(word, thing.loc, text=word, repeat=repeat)
         scope.add_scope(joined, label, label_loc)
         outputs = []
         for item in thing.body:
             if isinstance(item.thing, ast.Side):
-                raise _error("a side output cannot be a branch of `add`", item.loc)
+                raise _error(f"a side output cannot be a branch of `{word}`", item.loc)
             branch_label, inner_item = _branch(item)
             target = joined
             if branch_label is not None:
                 target = naming.ScopeB("branch", item.loc, text=branch_label)
                 joined.add_scope(target, branch_label, item.label_loc or item.loc)
             outputs.append(self._item(inner_item, cur, target, replace(ctx, tail=True)))
-        node = self._add(ir.Add(), tuple(outputs), "add", thing.loc, ctx)
+        node = self._add(ir.Mul() if word == "mul" else ir.Add(), tuple(outputs), word,
+                         thing.loc, ctx)
         joined.add_node(node)
         if function is None:
             return node.id

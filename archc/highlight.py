@@ -50,7 +50,7 @@ class ArchLexer(RegexLexer):
             (r"expect\b", Keyword, "expect"),
             (r"(default|activation|init)\b", Keyword),
             (r"(train|schedule|augment|evaluate)\b", Keyword.Reserved),
-            (r"(concat|add|side)\b", Keyword),
+            (r"(concat|add|mul|side)\b", Keyword),
             (r"(" + _WORD + r")(\s*)(:)", bygroups(Name.Label, Whitespace, Punctuation)),
             (r"(" + _WORD + r")(=)", bygroups(Name.Attribute, Operator)),
             (r"×[ \t]*[0-9]+|x[0-9]+\b", Operator),

@@ -192,6 +192,15 @@ class Add:
 
 
 @dataclass(frozen=True)
+class Mul(Add):
+    """Multiplies its inputs element-wise, a C×1×1 input scaling every position of its C
+    maps: squeeze-and-excitation's gate (Hu et al. 2018).  A kind of join as `add` is: it
+    is handled wherever an Add is, and differs in its shapes, arithmetic and memory."""
+
+    op: ClassVar[str] = "mul"
+
+
+@dataclass(frozen=True)
 class Identity:
     """Passes its input on unchanged (an identity shortcut)."""
 
@@ -223,7 +232,7 @@ class Fused:
 
 
 Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
-              Activation, BatchNorm, Dropout, Softmax, Concat, Add, Identity, Fused]
+              Activation, BatchNorm, Dropout, Softmax, Concat, Add, Mul, Identity, Fused]
 
 JOINS = (Concat, Add)
 """Layers that join parallel branches: each input is the output of one branch."""

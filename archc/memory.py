@@ -39,6 +39,7 @@ batch norm             its input, and the batch mean and inverse deviation per c
                        (float32)
 dropout                its mask: one element per output, in the activation's dtype on
                        the CPU, one byte (bool) on a GPU; nothing where p = 0
+a product (`mul`)      its inputs (each factor's gradient needs the others)
 concat, add, identity  nothing
 =====================  =============================================================
 
@@ -179,6 +180,8 @@ def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int, devi
             kept.add(source)
             padded = (src.channels + layer.size - 1) * src.height * src.width * batch
             extra += (padded + 2 * out) * size
+        elif isinstance(layer, ir.Mul):  # each factor's gradient is the others'
+            kept.update(storage[i] for i in node.inputs)
         elif isinstance(layer, ir.BatchNorm):
             kept.add(source)
             extra += 2 * info.shape.channels * 4

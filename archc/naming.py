@@ -49,7 +49,7 @@ RESERVED = frozenset("""
 # The archc language's own keywords: a statement (`init normal ...`) or a join (`add { }`)
 # begins with one, so a label of that name (`init: conv3-64`) would not parse as a label.
 KEYWORDS = frozenset("""network use default activation init block table expect train schedule
-    augment evaluate concat add side""".split())
+    augment evaluate concat add mul side""".split())
 
 # Names the generated module uses where a label can land beside them: a side output's
 # label is a local variable of `forward` and a field of its outputs tuple (after
@@ -168,7 +168,7 @@ class Namer:
         labels = {child.label for child, _, _ in entries if child.label}
         # At the top level and inside an `add` (as in torchvision's residual units),
         # unlabelled things are named after their kind; elsewhere by their position.
-        by_kind = is_root or scope.kind == "add"
+        by_kind = is_root or scope.kind in ("add", "mul")
         bases = Counter(self._base(t) for c, t, _ in entries
                         if c.label is None and (by_kind or not self._positional(t)))
         counters: Counter = Counter()

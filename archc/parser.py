@@ -394,6 +394,10 @@ class _ToAst(Transformer):
         *options, body = rest
         return ast.Add(tuple(options), body, self._loc(meta))
 
+    def mul(self, meta, *rest):
+        *options, body = rest
+        return ast.Add(tuple(options), body, self._loc(meta), op="mul")
+
     def side(self, meta, *rest):
         *options, body = rest
         if isinstance(body, tuple):  # a `{ ... }` body

@@ -42,6 +42,7 @@ _KINDS = {
     "softmax": ("#f4cccc", "soft-max"),
     "concat": ("#d9ead3", "concat"),
     "add": ("#d9ead3", "sum (residual)"),
+    "mul": ("#d9ead3", "product (gate)"),
 }
 
 
@@ -52,7 +53,7 @@ def _kind(layer: ir.Layer) -> str:
         return "norm"
     return {"input": "input", "conv": "conv", "subsample": "subsample", "fc": "fc",
             "dropout": "dropout", "softmax": "softmax", "concat": "concat",
-            "add": "add"}.get(layer.op, "activation")
+            "add": "add", "mul": "mul"}.get(layer.op, "activation")
 
 
 @dataclass
@@ -234,9 +235,10 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
             colour = _KINDS[_kind(box.node.layer)][0]
             style = "rounded,filled,dashed" if box.node.side else "rounded,filled"
             ids = drawing.box_ids(box_id)
-            if isinstance(box.node.layer, ir.Add):  # ⊕, with what follows the sum beside it
+            if isinstance(box.node.layer, ir.Add):  # ⊕ (⊗), with what follows beside it
                 extra = {"xlabel": _text([" · ".join(box.folded)])} if box.folded else {}
-                target.node(ids[0], "+", shape="circle", fillcolor=colour, style="filled",
+                sign = "×" if isinstance(box.node.layer, ir.Mul) else "+"
+                target.node(ids[0], sign, shape="circle", fillcolor=colour, style="filled",
                             fontsize="12", width="0.3", fixedsize="true", **extra)
                 continue
             if len(ids) == 1:
@@ -263,7 +265,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
                                  color="#999999", fontcolor="#333333")
                     emit_boxes(cluster, child.path)
                     emit_scope(cluster, child)
-                    if child.kind in ("concat", "add"):
+                    if child.kind in ("concat", "add", "mul"):
                         _branches_in_order(cluster, child, drawing)
             else:
                 emit_scope(target, child)
@@ -341,7 +343,7 @@ def _cluster_paths(net: ir.Network, drawing: _Drawing) -> set[str]:
     collapsed repeat are not drawn at all."""
     chosen = set()
     for scope in net.root.walk():
-        if scope.kind in ("group", "block", "concat", "add", "side") and scope.path:
+        if scope.kind in ("group", "block", "concat", "add", "mul", "side") and scope.path:
             if drawing.collapse and scope.repeat is not None and scope.repeat.index > 0:
                 continue
             if any(node_id in drawing.boxes for node_id in scope.node_ids()):

@@ -322,6 +322,26 @@ def test_a_kernel_smaller_than_its_stride_skips_rows_by_design():
     assert "the last 2 rows and 2 columns are never read" in lossy.message
 
 
+def test_a_product_scales_maps_by_a_gate():
+    """`mul { }`: squeeze-and-excitation — the maps times a sigmoid gate of one value per
+    channel — computed as Hu et al. write it, from the module's own weights."""
+    spec = ("network t input 8x6x6\nse: mul {\n    identity\n    { gap; fc1: conv1-2 act=relu; "
+            "fc2: conv1-8 act=sigmoid }\n}\ngap\nFC-3\n")
+    n = archc.analyze(spec)
+    join = n.node("se")
+    assert join.info.shape.as_list() == [8, 6, 6] and join.info.flops == 8 * 6 * 6
+    assert archc.totals(n).params == (8 * 2 + 2) + (2 * 8 + 8) + (8 * 3 + 3)
+    model = archc.build(n).eval()
+    x = torch.randn(2, 8, 6, 6)
+    gate = torch.sigmoid(model.se.fc2(torch.relu(model.se.fc1(x.mean((2, 3), keepdim=True)))))
+    with torch.no_grad():
+        assert torch.allclose(model.se(x), x * gate)
+    with pytest.raises(archc.SpecError, match="the branches of `m` disagree on shape"):
+        net("m: mul { conv3-3 act=none; maxpool }")
+    with pytest.raises(archc.SpecError, match="the branches of `m` disagree on channels"):
+        archc.analyze("network t input 8x6x6\nm: mul { identity; { gap; conv1-4 } }\n")
+
+
 def test_padding_per_axis_is_pytorchs():
     """`pad=(H, W)`: H rows above and below, W columns each side, as nn.Conv2d's
     padding=(H, W) — shapes, counts and the module itself."""

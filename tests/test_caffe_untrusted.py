@@ -131,6 +131,23 @@ def test_a_byte_order_mark_is_not_part_of_the_text():
     assert archc.totals(net).params == 4 * 3 * 9 + 4 + 4 * 30 * 30 * 2 + 2
 
 
+def test_an_eltwise_product_is_a_mul_both_ways():
+    text = (HEAD + conv("num_output: 3 kernel_size: 1", name="c1") +
+            'layer { name: "prod" type: "Eltwise" bottom: "c1" bottom: "data" top: "prod" '
+            'eltwise_param { operation: PROD } }\n' + fc(2, bottom="prod"))
+    written = importer.import_text(Source("t.prototxt", text)).text
+    assert "prod: mul {" in written
+    net = imported(text)
+    assert net.node("prod").op == "mul" and net.node("prod").info.shape.as_list() == [3, 32, 32]
+    from archc.caffe import exporter
+
+    assert "operation: PROD" in exporter.export(net)
+    gated = archc.analyze("network g input 8x4x4\nmul { identity; { gap; conv1-8 act=sigmoid } }\n"
+                          "gap\nFC-2\n")
+    with pytest.raises(archc.SpecError, match="Eltwise multiplies blobs of one shape"):
+        exporter.export(gated)
+
+
 def test_a_branch_of_one_layer_keeps_its_caffe_name():
     """The long fuzzing run's find: a Concat of a convolution and its own input writes the
     branch `{ l0: conv1-1 act=none }`, whose one layer lost its label (a group of one

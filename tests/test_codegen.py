@@ -83,6 +83,10 @@ JOINS = {
     "joins repeated with ×N": "add { conv3-8; identity } ×3\nconcat { identity; conv1-2 } ×2",
     "joins in a block": "use_block(8)\nuse_block(8) ×2",
     "a join in a labelled group": "stage { add { conv3-8; identity }; concat { identity; conv1-2 } }",
+    "mul, squeeze-and-excitation": "se: mul { identity; { gap; fc1: conv1-2; fc2: conv1-8 act=sigmoid } }",
+    "mul of maps of one shape, act=relu": "mul act=relu { conv3-8 act=none; conv1-8 act=tanh }",
+    "mul in a residual unit (SE-ResNet)":
+        "add { { conv3-8; bn; mul { identity; { gap; conv1-2; conv1-8 act=sigmoid } } }; identity }",
 }
 _BLOCK = "block use_block(c) { add { { conv1: conv3-c; bn1: bn }; identity } }\n"
 

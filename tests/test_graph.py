@@ -97,6 +97,15 @@ def test_inception_branches_side_by_side_into_a_concat():
     assert len(re.findall(rf"-> {concat}\b", source)) == 4
 
 
+def test_a_product_is_drawn_as_a_sum_is_with_its_own_sign():
+    net = archc.analyze("network se input 8x8x8\nr: add { se: mul { identity; { gap; "
+                        "conv1-2; conv1-8 act=sigmoid } }; identity }\ngap\nFC-2\n")
+    source = render.dot(net)
+    assert re.search(r'\[label="×" [^]]*shape=circle', source)
+    assert re.search(r'\[label="\+" [^]]*shape=circle', source)
+    assert "product (gate)" in source  # the legend
+
+
 def test_auxiliary_heads_are_dashed_and_training_only():
     source = dot_of("googlenet")
     assert 'label="aux1: aux_classifier(1000)  (training only, loss × 0.3)"' in source

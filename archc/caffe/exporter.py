@@ -135,6 +135,13 @@ class _Exporter:
             self._layer(node, "Softmax", name="prob")
         elif isinstance(layer, ir.Concat):
             self._layer(node, "Concat", name=self._name(node) + "/output")
+        elif isinstance(layer, ir.Mul):
+            shapes = {tuple(self.net.nodes[i].info.shape.as_list()) for i in node.inputs}
+            if len(shapes) > 1:
+                raise self._refuse(node, "Caffe's Eltwise multiplies blobs of one shape, and "
+                                         "this product scales maps by a C×1×1 gate")
+            self._layer(node, "Eltwise", ["eltwise_param { operation: PROD }"],
+                        name=self._name(node) + "/prod")
         elif isinstance(layer, ir.Add):
             self._layer(node, "Eltwise", ["eltwise_param { operation: SUM }"],
                         name=self._name(node) + "/sum")

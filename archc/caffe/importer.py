@@ -239,12 +239,16 @@ class _Importer:
         else:
             p = params(node, "eltwise_param")
             op = p.text("operation", "SUM")
-            if op != "SUM" or any(v.number() != 1 for v in p.all("coeff")):
+            if op not in ("SUM", "PROD") or any(v.number() != 1 for v in p.all("coeff")):
                 raise self._fail(f"`{node.name}` is an Eltwise {op}"
                                  f"{' with coefficients' if p.all('coeff') else ''}; archc's "
-                                 f"join is a plain sum (`add`)", node.loc)
+                                 f"joins are a plain sum (`add`) and a product (`mul`)",
+                                 node.loc)
             act = self._folded_activation(join, allowed)
-            head = f"{node.label}: add{'' if act == 'relu' else f' act={act}'} {{"
+            if op == "SUM":
+                head = f"{node.label}: add{'' if act == 'relu' else f' act={act}'} {{"
+            else:  # a product has no activation after it unless it says so
+                head = f"{node.label}: mul{'' if act == 'none' else f' act={act}'} {{"
         return [head] + [f"    {line}" for line in inner] + ["}"]
 
     def _after_folds(self, node_id: int, allowed: set[int]) -> int:

@@ -445,6 +445,6 @@ class _Reader:
 
     def _shape_eltwise(self, node, ins):
         if len({i.shape for i in ins}) > 1:
-            raise _error(f"`{node.name}` adds blobs of different shapes: "
+            raise _error(f"`{node.name}` joins blobs of different shapes: "
                         + ", ".join("×".join(map(str, i.shape)) for i in ins), node.loc)
         self._same(node, ins)

@@ -505,7 +505,7 @@ def _outline(body) -> list[Symbol]:
             name = item.label or getattr(thing, "name", None)
             children = _outline(thing.body)
             kind = "group" if isinstance(thing, ast.Group) else \
-                ("concat" if isinstance(thing, ast.Concat) else "add")
+                ("concat" if isinstance(thing, ast.Concat) else thing.op)
             if name or children:
                 out.append(Symbol(name or kind, "group", span, kind, tuple(children)))
         elif isinstance(thing, ast.Layer) and (item.label or thing.args or thing.keywords
@@ -518,7 +518,7 @@ def _outline(body) -> list[Symbol]:
 # -- completion ------------------------------------------------------------------------------------
 
 _STATEMENTS = ("network", "use", "default", "activation", "init", "block", "table", "expect",
-               "train", "schedule", "augment", "evaluate", "concat", "add", "side")
+               "train", "schedule", "augment", "evaluate", "concat", "add", "mul", "side")
 _EXAMPLES = ("conv3-64", "conv1-64", "conv5-256 groups=2", "conv11-96/4 pad=0", "maxpool",
              "maxpool3/2", "avgpool5/3", "gap", "adaptive-avgpool7", "FC-4096", "FC-1000",
              "LRN", "dropout", "bn", "relu", "tanh", "sigmoid", "scaled-tanh", "soft-max",
