@@ -257,6 +257,13 @@ class _Elaborator:
                                              "that passes its input on unchanged")
             if label is None:  # an anonymous group only groups for `×N`
                 return self._body(thing.body, cur, scope, ctx)
+            join = _JOIN_LOOKALIKES.get(thing.name.lower()) if thing.name else None
+            if join is not None:
+                self.warnings.append(Diagnostic(
+                    f"`{thing.name} {{ }}` is a group called `{thing.name}`: its layers run one "
+                    f"after the other, not side by side", thing.loc,
+                    hint=f"{join[0]} is `{join[1]} {{ ... }}`; to keep the group, label it: "
+                         f"`{thing.name}: {{ ... }}`"))
             group = naming.ScopeB("group", thing.loc, text=label, repeat=repeat)
             scope.add_scope(group, label, label_loc)
             return self._body(thing.body, cur, group, ctx)
@@ -523,6 +530,17 @@ class _Elaborator:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+# Group names that read as a join other notations spell so (`multiply { }`): a group
+# runs its layers in sequence, so archc says what the name does not.
+_JOIN_LOOKALIKES = {
+    **dict.fromkeys(("multiply", "mult", "product", "prod", "times", "scale", "gate"),
+                    ("a product of branches", "mul")),
+    **dict.fromkeys(("sum", "plus", "residual", "eltwise"), ("a sum of branches", "add")),
+    **dict.fromkeys(("cat", "concatenate", "stack", "chunk", "split", "parallel",
+                     "branches"), ("branches side by side", "concat")),
+}
 
 
 def _branch(item: ast.Item) -> tuple[str | None, ast.Item]:

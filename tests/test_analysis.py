@@ -342,6 +342,17 @@ def test_a_product_scales_maps_by_a_gate():
         archc.analyze("network t input 8x6x6\nm: mul { identity; { gap; conv1-4 } }\n")
 
 
+def test_a_group_named_like_a_join_gives_a_warning():
+    """`multiply { }` was silently a plain group (its layers in sequence), found only by
+    a failing expect line; now archc says so, and says how to write the join."""
+    (warning,) = net("multiply { identity; conv1-3 }").warnings
+    assert "`multiply { }` is a group called `multiply`" in warning.message
+    assert "`mul { ... }`" in warning.hint and "`multiply: { ... }`" in warning.hint
+    assert "`concat { ... }`" in net("chunk { identity; conv1-3 }").warnings[0].hint
+    assert not net("multiply: { identity; conv1-3 }").warnings  # a label says it is meant
+    assert not net("features { identity; conv1-3 }").warnings
+
+
 def test_padding_per_axis_is_pytorchs():
     """`pad=(H, W)`: H rows above and below, W columns each side, as nn.Conv2d's
     padding=(H, W) — shapes, counts and the module itself."""
