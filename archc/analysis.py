@@ -438,7 +438,10 @@ def _mul(node, ins, warnings, net):
                "a product multiplies its branches element by element: each has the "
                "other's shape, or is a gate of one value per channel (C×1×1)")
     rf, note = _union(node, ins, net)
-    return ir.Info(shape=full, flops=(len(ins) - 1) * full.size, rf=rf, rf_note=note)
+    # Multiplied in turn, each multiply making a tensor the size of its larger factor.
+    sizes = [i.shape.size for i in ins]
+    flops = sum(max(sizes[:k + 1]) for k in range(1, len(sizes)))
+    return ir.Info(shape=full, flops=flops, rf=rf, rf_note=note)
 
 
 def _identity(node, ins, warnings, net):

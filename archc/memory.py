@@ -39,7 +39,8 @@ batch norm             its input, and the batch mean and inverse deviation per c
                        (float32)
 dropout                its mask: one element per output, in the activation's dtype on
                        the CPU, one byte (bool) on a GPU; nothing where p = 0
-a product (`mul`)      its inputs (each factor's gradient needs the others)
+a product (`mul`)      its inputs (each factor's gradient needs the others), and of three
+                       or more, each partial product before the last
 concat, add, identity  nothing
 =====================  =============================================================
 
@@ -182,6 +183,11 @@ def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int, devi
             extra += (padded + 2 * out) * size
         elif isinstance(layer, ir.Mul):  # each factor's gradient is the others'
             kept.update(storage[i] for i in node.inputs)
+            # Three or more factors are multiplied in turn: each partial product but the
+            # last is a new tensor the next multiply saves (the size of its factors').
+            sizes = [net.nodes[i].info.shape.size for i in node.inputs]
+            for k in range(2, len(sizes)):
+                extra += max(sizes[:k]) * batch * size
         elif isinstance(layer, ir.BatchNorm):
             kept.add(source)
             extra += 2 * info.shape.channels * 4

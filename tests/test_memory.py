@@ -60,13 +60,15 @@ FC-4
 
 def test_a_product_saves_its_factors():
     """x · gate saves both: x for the gate's gradient, the gate for x's."""
-    spec = archc.Source("se.arch", "network se input 8x6x6\nconv3-8 act=none\nmul {\n"
-                        "    identity\n    { gap; conv1-2; conv1-8 act=sigmoid }\n}\n"
-                        "conv3-4\ngap\nFC-2\n")
-    net = archc.analyze(spec)
-    for batch in (1, 3):
-        assert memory.estimate(net, batch=batch, dtype="fp32", device="cpu").saved == \
-            saved_bytes(spec, batch)
+    for product in ("mul {\n    identity\n    { gap; conv1-2; conv1-8 act=sigmoid }\n}",
+                    "mul { { gap; conv1-8 act=sigmoid }; identity; conv1-8 act=tanh }",
+                    "mul { identity; conv1-8 act=tanh; { gap; conv1-8 act=sigmoid } }"):
+        spec = archc.Source("se.arch", f"network se input 8x6x6\nconv3-8 act=none\n{product}\n"
+                            "conv3-4\ngap\nFC-2\n")
+        net = archc.analyze(spec)
+        for batch in (1, 3):
+            assert memory.estimate(net, batch=batch, dtype="fp32", device="cpu").saved == \
+                saved_bytes(spec, batch), product
 
 
 def test_the_later_activations_save_what_autograd_saves():
