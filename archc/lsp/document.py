@@ -74,10 +74,6 @@ class Analysis:
     outcomes: list = field(default_factory=list)
     used: dict[str, ast.Spec] = field(default_factory=dict)  # the files it `use`s, parsed
 
-    @property
-    def source(self) -> Source:
-        return Source(self.path, self.text)
-
 
 def analyse(path: str, text: str) -> Analysis:
     """The document at ``path`` holding ``text`` (perhaps not yet saved), analysed."""
