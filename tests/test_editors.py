@@ -25,7 +25,7 @@ import archc
 from archc import fmt, parser, vocabulary
 from archc.errors import ArchcError
 from archc.lsp import document
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, assert_golden
 from safety import fuzz, spec_texts, watchdog
 
 BUNDLED = sorted(SPECS.rglob("*.arch"))
@@ -114,6 +114,17 @@ def test_a_pauls_table_keeps_its_columns():
             "    conv3-256 ×2; conv1-256; maxpool\n}\n")
     assert fmt.format_text(text).split("\n")[2:4] == [
         "    conv3-64 ×2;             maxpool", "    conv3-256 ×2; conv1-256; maxpool"]
+
+
+FMT_CASES = sorted((ROOT / "tests" / "data" / "fmt").glob("*.arch"))
+
+
+@pytest.mark.parametrize("case", FMT_CASES, ids=[c.stem for c in FMT_CASES])
+def test_fmt_golden(case):
+    """Each input laid out as archc fmt lays it out (ARCHC_UPDATE_GOLDEN=1 rewrites)."""
+    formatted = fmt.format_text(case.read_text(encoding="utf-8"), case.name)
+    assert_golden(formatted, case.with_suffix(".formatted"))
+    assert fmt.format_text(formatted, case.name) == formatted
 
 
 def test_what_the_fuzzer_found():
@@ -355,7 +366,14 @@ def test_a_session_over_stdio(tmp_path):
     asyncio.run(asyncio.wait_for(_session(tmp_path), 120))
 
 
-async def _session(tmp_path):
+def test_a_session_on_a_bundled_spec_with_hundreds_of_edits(tmp_path):
+    """resnet18 as it is bundled: hover and hints, a definition across its `use`, a
+    completion; then 300 random edits, and the server still answers, with nothing on
+    stderr."""
+    asyncio.run(asyncio.wait_for(_bundled_session(), 240))
+
+
+async def _client(cwd):
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
 
@@ -368,16 +386,80 @@ async def _session(tmp_path):
         published[params.uri] = params.diagnostics
         arrived.set()
 
+    await client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(cwd))
+    await client.initialize_async(types.InitializeParams(
+        capabilities=types.ClientCapabilities(), root_uri=Path(cwd).as_uri()))
+    client.initialized(types.InitializedParams())
+    return client, published, arrived
+
+
+async def _bundled_session():
+    import random
+
+    from lsprotocol import types
+
+    client, published, arrived = await _client(SPECS)
+    path = SPECS / "resnet18.arch"
+    text = path.read_text(encoding="utf-8")
+    uri = path.as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="arch", version=1, text=text)))
+    lines = text.split("\n")
+    row = next(i for i, line in enumerate(lines) if line.startswith("layer2"))
+    column = lines[row].index("basic_down") + 2
+    where = types.TextDocumentPositionParams(types.TextDocumentIdentifier(uri),
+                                             types.Position(row, column))
+    hover = await client.text_document_hover_async(types.HoverParams(
+        where.text_document, where.position))
+    assert "block basic_down(c, s=2)" in hover.contents.value
+    assert "output: 128×28×28" in hover.contents.value
+    found = await client.text_document_definition_async(types.DefinitionParams(
+        where.text_document, where.position))
+    assert found.uri == (SPECS / "lib" / "resnet.arch").resolve().as_uri()
+    hints = await client.text_document_inlay_hint_async(types.InlayHintParams(
+        types.TextDocumentIdentifier(uri), types.Range(types.Position(0, 0),
+                                                       types.Position(len(lines), 0))))
+    assert any(h.position.line == row and h.label.startswith("→ 128×28×28") for h in hints)
+    items = await client.text_document_completion_async(types.CompletionParams(
+        types.TextDocumentIdentifier(uri), types.Position(row, 0)))
+    assert {"basic", "basic_down", "conv3-64"} <= {i.label for i in items.items}
+
+    generator = random.Random(0)
+    current = text
+    for version in range(2, 302):
+        lines = current.split("\n")
+        line = generator.randrange(len(lines))
+        start = generator.randrange(len(lines[line]) + 1)
+        end = min(len(lines[line]), start + generator.randrange(4))
+        insert = generator.choice(["", "x", "{", "}", ";", "conv3-", "(", "×2", "\n", "#", "é"])
+        lines[line] = lines[line][:start] + insert + lines[line][end:]
+        current = "\n".join(lines)
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [types.TextDocumentContentChangeWholeDocument(current)]))
+        if version % 50 == 0:  # and questions between the edits
+            await client.text_document_hover_async(types.HoverParams(
+                types.TextDocumentIdentifier(uri), types.Position(line, start)))
+    symbols = await client.text_document_document_symbol_async(
+        types.DocumentSymbolParams(types.TextDocumentIdentifier(uri)))
+    assert symbols is not None  # alive, and answering
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    stderr = await client._server.stderr.read()
+    assert stderr == b"", stderr.decode()
+
+
+async def _session(tmp_path):
+    from lsprotocol import types
+
+    client, published, arrived = await _client(tmp_path)
+
     async def diagnostics_for(uri):
         while uri not in published:
             arrived.clear()
             await arrived.wait()
         return published.pop(uri)
-
-    await client.start_io(sys.executable, "-m", "archc", "lsp", cwd=str(tmp_path))
-    await client.initialize_async(types.InitializeParams(
-        capabilities=types.ClientCapabilities(), root_uri=tmp_path.as_uri()))
-    client.initialized(types.InitializedParams())
 
     path = tmp_path / "net.arch"
     bad = NET.replace("conv3-16", "cnov3-16")
