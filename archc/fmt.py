@@ -59,7 +59,8 @@ class _Line:
     tokens: list[str]
     comment: str | None
     comment_column: int | None  # where the comment began, in the original line
-    depth: int = 0
+    depth: int = 0  # braces open at its start, after the ones it begins by closing
+    closing: int = 0  # the `}` it begins with
     label: str | None = None  # the label that begins the line, if any
 
 
@@ -222,9 +223,7 @@ def _layout(lines: list[_Line]) -> str:
             continue
         blank_before = blank or not out
         blank = False
-        closing = 0
-        while closing < len(line.tokens) and line.tokens[closing] == "}":
-            closing += 1
+        closing = line.closing
         for _ in range(min(closing, len(stack) - 1)):
             stack.pop()
         indent = stack[-1]
@@ -271,13 +270,12 @@ def _layout(lines: list[_Line]) -> str:
 
 
 def _depths(lines: list[_Line]) -> None:
-    """Each line's brace depth at its start (after the braces it begins by closing)."""
+    """Each line's brace depth at its start, and the braces it begins by closing."""
     depth = 0
     for line in lines:
-        closing = 0
-        while closing < len(line.tokens) and line.tokens[closing] == "}":
-            closing += 1
-        line.depth = max(depth - closing, 0)
+        while line.closing < len(line.tokens) and line.tokens[line.closing] == "}":
+            line.closing += 1
+        line.depth = max(depth - line.closing, 0)
         depth = max(depth + line.tokens.count("{") - line.tokens.count("}"), 0)
 
 

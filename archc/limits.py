@@ -45,6 +45,13 @@ MAX_LEARNING_RATE = 1e4
 """The largest learning rate a recipe or `--lr` may give: past it training only diverges,
 and float32 parameters overflow (at 3.4·10³⁸) on the first step."""
 
+RECIPE_OVERRIDES = {"lr": (1e-12, MAX_LEARNING_RATE), "batch": (1, 1 << 20),
+                    "epochs": (1, 100_000), "momentum": (0.0, 0.999999),
+                    "weight_decay": (0.0, 1.0)}
+"""The range of each part of a recipe `archc train` may override (--lr, --batch, ...): what
+the command line takes, and what a checkpoint's recorded overrides must lie in to be
+resumed.  batch and epochs are whole numbers."""
+
 RENDER_SECONDS = 30
 """How long Graphviz's `dot` may take to draw a picture (`archc graph` to .svg, .png or
 .pdf) before archc stops it and says so: the largest networks within the limits above can

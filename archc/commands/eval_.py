@@ -74,9 +74,8 @@ def run(args) -> int:
                          f"{max(crop)}")
     found = weights.load(args.weights, net.source.text)
     sets = data.load(args.data, net, recipe, protocol, train=False)
-    if sets.skipped and not args.quiet:
-        print(f"note: left out {len(sets.skipped):,} entries of {sets.name}: {sets.skipped[0]}"
-              + (", ..." if len(sets.skipped) > 1 else ""), file=sys.stderr)
+    if sets.left_out() and not args.quiet:
+        print(sets.left_out(), file=sys.stderr)
     if sets.name == data.DIGITS and protocol.protocol in ("ten-crop", "multi-crop"):
         if not args.quiet:
             print(f"warning: the digits are already the network's input size, so there are "

@@ -23,12 +23,14 @@ def configure(parser: argparse.ArgumentParser):
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR after its last finished epoch")
     recipe = parser.add_argument_group("recipe overrides", "recorded in the run")
-    recipe.add_argument("--lr", type=common.number(1e-12, limits.MAX_LEARNING_RATE),
-                        help="learning rate")
-    recipe.add_argument("--batch", type=common.whole(1, 1 << 20), help="the global batch")
-    recipe.add_argument("--epochs", type=common.whole(1, 100_000), help="epochs")
-    recipe.add_argument("--momentum", type=common.number(0, 0.999999), help="SGD's momentum")
-    recipe.add_argument("--weight-decay", type=common.number(0, 1), help="weight decay")
+    bounds = limits.RECIPE_OVERRIDES
+    recipe.add_argument("--lr", type=common.number(*bounds["lr"]), help="learning rate")
+    recipe.add_argument("--batch", type=common.whole(*bounds["batch"]), help="the global batch")
+    recipe.add_argument("--epochs", type=common.whole(*bounds["epochs"]), help="epochs")
+    recipe.add_argument("--momentum", type=common.number(*bounds["momentum"]),
+                        help="SGD's momentum")
+    recipe.add_argument("--weight-decay", type=common.number(*bounds["weight_decay"]),
+                        help="weight decay")
     parser.add_argument("--seed", type=common.whole(0, 2 ** 31), default=0,
                         help="for the initial weights, the data order and augmentation")
     common.device_args(parser)

@@ -73,6 +73,9 @@ class Analysis:
     error: ArchcError | None = None
     outcomes: list = field(default_factory=list)
     used: dict[str, ast.Spec] = field(default_factory=dict)  # the files it `use`s, parsed
+    # Each file's `use` lines (the document's under its own path) and the files they
+    # resolve to, where they do.
+    links: dict[str, list[tuple[ast.Use, str]]] = field(default_factory=dict)
 
 
 def analyse(path: str, text: str) -> Analysis:
@@ -85,7 +88,7 @@ def analyse(path: str, text: str) -> Analysis:
     except ArchcError as exc:
         result.error = exc
         return result
-    result.used = _used(result.spec)
+    result.used, result.links = _used(result.spec)
     try:
         result.net = api.analyze(Source(path, text))
         result.outcomes = verify.check(result.net)
@@ -96,26 +99,32 @@ def analyse(path: str, text: str) -> Analysis:
     return result
 
 
-def _used(spec: ast.Spec) -> dict[str, ast.Spec]:
-    """The files ``spec`` uses (and those they use), parsed, by the path they resolve to."""
+def _used(spec: ast.Spec) -> tuple[dict[str, ast.Spec], dict[str, list[tuple[ast.Use, str]]]]:
+    """The files ``spec`` uses (and those they use), parsed, by the path they resolve to;
+    and each file's `use` lines with the paths they resolve to."""
     found: dict[str, ast.Spec] = {}
+    links: dict[str, list[tuple[ast.Use, str]]] = {}
     todo = [spec]
     while todo and len(found) < 64:
         current = todo.pop()
+        here = links.setdefault(current.source.path, [])
         for statement in current.statements:
             if not isinstance(statement, ast.Use):
                 continue
             try:
-                path = sources.find_use(statement.path, current.source)
-                if str(path) in found:
-                    continue
-                source = sources.read(path, regular=True)
-                used = parser.parse(source.text, str(path))
+                path = str(sources.find_use(statement.path, current.source))
             except ArchcError:
                 continue
-            found[str(path)] = used
+            here.append((statement, path))
+            if path in found:
+                continue
+            try:
+                used = parser.parse(sources.read(Path(path), regular=True).text, path)
+            except ArchcError:
+                continue
+            found[path] = used
             todo.append(used)
-    return found
+    return found, links
 
 
 @functools.lru_cache(maxsize=4096)
@@ -170,14 +179,10 @@ def _place(result: Analysis, loc: Loc | None, message: str) -> tuple[Span, str]:
     if _here(result, loc):
         return Span.of(loc), message
     if loc is not None and result.spec is not None:
-        uses = [s for s in result.spec.statements if isinstance(s, ast.Use)]
-        for use in uses:
-            try:
-                path = sources.find_use(use.path, result.spec.source)
-            except ArchcError:
-                continue
-            if _same_file(str(path), loc.path) or _reaches(result, str(path), loc.path):
+        for use, path in result.links.get(result.path, []):
+            if _same_file(path, loc.path) or _reaches(result, path, loc.path):
                 return Span.of(use.loc), f"{loc}: {message}"
+        uses = [s for s in result.spec.statements if isinstance(s, ast.Use)]
         if uses:
             return Span.of(uses[0].loc), f"{loc}: {message}"
     return Span(1, 1, 1, max(2, len(result.text.split("\n", 1)[0]) + 1)), \
@@ -192,15 +197,10 @@ def _reaches(result: Analysis, start: str, target: str) -> bool:
         if here in seen or here not in result.used:
             continue
         seen.add(here)
-        for statement in result.used[here].statements:
-            if isinstance(statement, ast.Use):
-                try:
-                    path = str(sources.find_use(statement.path, result.used[here].source))
-                except ArchcError:
-                    continue
-                if _same_file(path, target):
-                    return True
-                todo.append(path)
+        for _, path in result.links.get(here, []):
+            if _same_file(path, target):
+                return True
+            todo.append(path)
     return False
 
 
@@ -419,12 +419,9 @@ def definition(result: Analysis, line: int, column: int) -> tuple[str, Span] | N
     """Where the block called, the table named or the file used at a place is defined."""
     if result.spec is None:
         return None
-    for statement in result.spec.statements:
-        if isinstance(statement, ast.Use) and Span.of(statement.loc).holds(line, column):
-            try:
-                return str(sources.find_use(statement.path, result.spec.source)), Span(1, 1, 1, 1)
-            except ArchcError:
-                return None
+    for use, path in result.links.get(result.path, []):
+        if Span.of(use.loc).holds(line, column):
+            return path, Span(1, 1, 1, 1)
     word = _word_at(result, line, column)
     blocks = _blocks(result)
     if word is not None and word.word in blocks:

@@ -78,6 +78,13 @@ class Data:
     in_memory: bool = False
     skipped: tuple[str, ...] = ()  # what the folder walk left out, and why
 
+    def left_out(self) -> str | None:
+        """The note that says what the folder walk left out, or None."""
+        if not self.skipped:
+            return None
+        return (f"note: left out {len(self.skipped):,} entries of {self.name}: "
+                f"{self.skipped[0]}" + (", ..." if len(self.skipped) > 1 else ""))
+
 
 def load(data: str, net: ir.Network, recipe: ir.Recipe, protocol: ir.Evaluation,
          train: bool = True) -> Data:

@@ -155,10 +155,8 @@ class _Run:
         checkpoint gives, each checked as the command line's are: the rest comes from
         the spec, which the checkpoint's SHA-256 says it was trained from."""
         saved = state["recipe"]
-        bounds = {"lr": (1e-12, limits.MAX_LEARNING_RATE), "batch": (1, 1 << 20),
-                  "epochs": (1, 100_000), "momentum": (0, 0.999999), "weight_decay": (0, 1)}
         overrides = {}
-        for key, (low, high) in bounds.items():
+        for key, (low, high) in limits.RECIPE_OVERRIDES.items():
             value = saved.get(key)
             whole = key in ("batch", "epochs")
             if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) \
@@ -245,9 +243,8 @@ class _Run:
         options, recipe, world = self.options, self.recipe, self.world
         center = ir.Evaluation("center")
         sets = data.load(options.data, self.net, recipe, center)
-        if sets.skipped:
-            self._say(f"note: left out {len(sets.skipped):,} entries of {sets.name}: "
-                      f"{sets.skipped[0]}" + (", ..." if len(sets.skipped) > 1 else ""))
+        if sets.left_out():
+            self._say(sets.left_out())
         if self.state is not None and list(self.state["classes"]) != list(sets.classes):
             raise UsageError(f"`{self.folder}` was trained on {len(self.state['classes'])} "
                              f"classes; {sets.name} has {len(sets.classes)}"
