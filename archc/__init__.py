@@ -13,13 +13,13 @@ The pipeline: text --parser--> AST --elaborate--> IR --analysis--> annotated IR
 """
 
 from .analysis import Totals, totals
-from .api import analyze, build, generate, load
+from .api import analyze, build, generate, graph, load
 from .errors import (ArchcError, GeometryError, ParseError, SemanticError, Source, SpecError,
                      UsageError)
 from .verify import check
 
 __version__ = "0.1.0"
 
-__all__ = ["analyze", "build", "check", "generate", "load", "totals", "Totals", "Source",
+__all__ = ["analyze", "build", "check", "generate", "graph", "load", "totals", "Totals", "Source",
            "ArchcError", "SpecError", "ParseError", "SemanticError", "GeometryError", "UsageError",
            "__version__"]

@@ -95,6 +95,21 @@ def _at_input(net: ir.Network, shape: ir.Shape) -> ir.Network:
                    expects=(), warnings=())
 
 
+def graph(*specs: "str | os.PathLike | Source | ir.Network", collapse: bool = False,
+          batch: int = 1, dtype: str = "fp32", input=None):
+    """The interactive page of one network, or several side by side, as an object that
+    Jupyter displays (:class:`archc.view.Graph`; ``.html()`` is the page, ``.save(path)``
+    writes it).  ``batch`` and ``dtype``: what the saved memory is counted at."""
+    from . import stats, view
+
+    if dtype not in ("fp32", "bf16", "fp16"):
+        raise UsageError(f"dtype is fp32, bf16 or fp16, not {dtype!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1 << 20:
+        raise UsageError(f"batch is a whole number from 1 to {1 << 20:,}, not {batch!r}")
+    nets = [analyze(spec, input) for spec in specs]
+    return view.Graph(*nets, collapse=collapse, settings=stats.Memory(batch, dtype))
+
+
 def generate(spec: "str | os.PathLike | ir.Network",
              input: "str | tuple[int, int, int] | None" = None) -> str:
     """The Python source of the PyTorch module for a spec (what `archc compile` writes)."""

@@ -499,6 +499,23 @@ class Network:
         """The class generated code defines for this network: `vgg_d` → `VggD`."""
         return class_name(self.name)
 
+    # -- in notebooks: an analysed network shows itself as its page and its stats table --
+
+    def _repr_html_(self) -> str | None:
+        if not self.analysed:
+            return None
+        from .view import Graph
+
+        return Graph(self)._repr_html_()
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        if cycle or not self.analysed:
+            printer.text(f"<archc network {self.name}, {len(self.nodes)} layers>")
+            return
+        from . import stats
+
+        printer.text(stats.render([self]).rstrip("\n"))
+
     def branches(self, join: Node) -> list[list[Union[Scope, int]]]:
         """The parts of ``join``'s scope that make up each of its branches, in the order
         of its inputs: the direct children (node ids and nested scopes) that lead from

@@ -104,7 +104,8 @@ def estimate(net: ir.Network, batch: int = 1, dtype: str = "fp32", optimizer: st
         batch=batch, dtype=dtype, optimizer=optimizer, device=device,
         outputs={n.id: n.info.shape.size * batch * size for n in net.nodes},
         parameters=params * size, buffers=buffers, gradients=params * size,
-        optimizer_state=state, saved=_saved(net, storage, batch, size, device),
+        optimizer_state=state,
+        saved=sum(_saved(net, storage, batch, size, device).values()),
         inference_peak=_peak(net, main, users, batch, size))
 
 
@@ -148,15 +149,34 @@ def _storages(net: ir.Network, users, training: bool) -> dict[int, int]:
 # -- training: what autograd saves ----------------------------------------------------------------
 
 
-def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int, device: str) -> int:
+def saved_by_layer(net: ir.Network, batch: int = 1, dtype: str = "fp32",
+                   device: str = "cuda") -> dict[int, int]:
+    """Node id → the bytes autograd keeps for the backward pass because of that layer: its
+    output, where some layer saves it (counted once however many do, at the layer whose
+    allocation holds it: an in-place ReLU's output is its convolution's), and the new
+    tensors it saves itself (indices, masks, statistics); the values add up to
+    :attr:`Memory.saved`."""
+    users = net.consumers()
+    return _saved(net, _storages(net, users, training=True), batch, DTYPE_BYTES[dtype], device)
+
+
+def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int,
+           device: str) -> dict[int, int]:
     kept: set[int] = set()  # storages (by owning node id) that some layer saves
-    extra = 0  # new tensors a layer saves: indices, masks, statistics, intermediates
+    saved = dict.fromkeys((n.id for n in net.nodes), 0)
+
+    def keep(owner: int) -> None:  # the storage's bytes go to its owner, once
+        if owner not in kept:
+            kept.add(owner)
+            saved[owner] += net.nodes[owner].info.shape.size * batch * size
+
     for node in net.nodes:
         layer, info = node.layer, node.info
         source = storage[node.inputs[0]] if node.inputs else None
         out = info.shape.size * batch
+        extra = 0  # new tensors a layer saves: indices, masks, statistics, intermediates
         if isinstance(layer, (ir.Conv, ir.Linear)):
-            kept.add(source)
+            keep(source)
             if isinstance(layer, ir.Conv) and layer.connections is not None:
                 c_in = net.nodes[node.inputs[0]].info.shape.channels
                 extra += layer.out_channels * c_in * layer.kernel[0] * layer.kernel[1] * size
@@ -164,36 +184,38 @@ def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int, devi
             if layer.function == "scaled_tanh":
                 extra += out * size
             elif layer.function in _SAVE_INPUT:
-                kept.add(source)
+                keep(source)
             else:
-                kept.add(storage[node.id])
+                keep(storage[node.id])
         elif isinstance(layer, ir.Pool):
-            kept.add(source)
+            keep(source)
             if layer.kind == "max":
                 extra += out * 8
         elif isinstance(layer, ir.AdaptiveAvgPool):
-            kept.add(source)
+            keep(source)
         elif isinstance(layer, ir.Subsample):
-            kept.add(source)
+            keep(source)
             extra += out * size
         elif isinstance(layer, ir.LRN):
             src = net.nodes[node.inputs[0]].info.shape
-            kept.add(source)
             padded = (src.channels + layer.size - 1) * src.height * src.width * batch
+            keep(source)
             extra += (padded + 2 * out) * size
         elif isinstance(layer, ir.Mul):  # each factor's gradient is the others'
-            kept.update(storage[i] for i in node.inputs)
+            for i in node.inputs:
+                keep(storage[i])
             # Three or more factors are multiplied in turn: each partial product but the
             # last is a new tensor the next multiply saves (the size of its factors').
             sizes = [net.nodes[i].info.shape.size for i in node.inputs]
             for k in range(2, len(sizes)):
                 extra += max(sizes[:k]) * batch * size
         elif isinstance(layer, ir.BatchNorm):
-            kept.add(source)
+            keep(source)
             extra += 2 * info.shape.channels * 4
         elif isinstance(layer, ir.Dropout) and layer.p > 0:
             extra += out * (1 if device == "cuda" else size)
-    return extra + sum(net.nodes[i].info.shape.size * batch * size for i in kept)
+        saved[node.id] += extra
+    return saved
 
 
 # -- inference: the peak of live activations -------------------------------------------------------

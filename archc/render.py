@@ -199,8 +199,32 @@ def _text(lines: list[str]):
     return graphviz.nohtml("\\n".join(graphviz.escape(line) for line in lines))
 
 
+@dataclass(frozen=True)
+class Picture:
+    """A network's drawing: its DOT source, and what each drawn element stands for — the
+    key to pointing at a layer in the picture (:mod:`archc.view`)."""
+
+    source: str
+    boxes: dict[str, tuple[int, ...]]
+    """DOT node name → the ids of the nodes drawn in that box, the layer as written first
+    (then the activations and batch norms folded into it, and, collapsed, later copies);
+    a grouped convolution drawn as towers has one box per tower, each naming it.  An
+    identity shortcut is drawn in no box (it is an edge)."""
+    clusters: dict[str, str]
+    """DOT cluster name → the path of the scope it draws (a labelled group, a block
+    instance, a join, a side output)."""
+    copies: dict[str, int]
+    """Scope path → how many copies its cluster stands for (collapsed `×N`), where more
+    than one."""
+
+
 def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
     """The DOT source of the network's picture (see the module docstring)."""
+    return picture(net, detail, collapse).source
+
+
+def picture(net: ir.Network, detail: bool = False, collapse: bool = False) -> Picture:
+    """The network's drawing, with the key to its elements (see :class:`Picture`)."""
     graphviz = _graphviz()
 
     from . import __version__
@@ -224,6 +248,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
 
     placed: dict[str, list[int]] = defaultdict(list)  # cluster path → boxes drawn in it
     clusters = _cluster_paths(net, drawing)
+    cluster_names = _cluster_names(net, clusters)
     for box_id, box in drawing.boxes.items():
         placed[_innermost(box.node.name, clusters)].append(box_id)
 
@@ -258,7 +283,7 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
             if not isinstance(child, ir.Scope):
                 continue
             if child.path in clusters:
-                with target.subgraph(name=f"cluster_{_cluster_id(child.path)}") as cluster:
+                with target.subgraph(name=cluster_names[child.path]) as cluster:
                     cluster.attr(label=_text([_cluster_label(net, child, drawing)]),
                                  labeljust="l", fontsize="11", fontname="Helvetica",
                                  style="rounded,dashed" if child.kind == "side" else "rounded",
@@ -303,7 +328,14 @@ def dot(net: ir.Network, detail: bool = False, collapse: bool = False) -> str:
             names.append("legend_side")
         for a, b in zip(names, names[1:]):
             legend.edge(a, b, style="invis")
-    return graph.source
+    members: dict[int, list[int]] = defaultdict(list)  # box id → the nodes drawn in it
+    for node in net.nodes:
+        if not isinstance(node.layer, ir.Identity):  # a shortcut is an edge, drawn in no box
+            members[drawing.rep[node.id]].append(node.id)
+    boxes = {name: tuple(members[box_id])
+             for box_id in drawing.boxes for name in drawing.box_ids(box_id)}
+    return Picture(graph.source, boxes, {name: path for path, name in cluster_names.items()},
+                   {p: n for p, n in drawing.scope_copies.items() if n > 1 and p in clusters})
 
 
 def _branches_in_order(cluster, scope: ir.Scope, drawing: _Drawing):
@@ -360,8 +392,22 @@ def _innermost(name: str, clusters: set[str]) -> str:
     return ""
 
 
-def _cluster_id(path: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in path)
+def _cluster_names(net: ir.Network, clusters: set[str]) -> dict[str, str]:
+    """Scope path → its DOT cluster's name: `cluster_` and the path, spelled in letters,
+    digits and `_` (and numbered where two paths would spell the same)."""
+    names: dict[str, str] = {}
+    taken = {"cluster_legend"}
+    for scope in net.root.walk():
+        if scope.path not in clusters:
+            continue
+        base = "cluster_" + "".join(c if c.isalnum() else "_" for c in scope.path)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        names[scope.path] = name
+    return names
 
 
 def _cluster_label(net: ir.Network, scope: ir.Scope, drawing: _Drawing) -> str:

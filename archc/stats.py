@@ -135,7 +135,7 @@ def _layer_rows(net: ir.Network, settings: Memory | None) -> list[dict]:
     return rows
 
 
-def _shown(net: ir.Network, show_all: bool) -> list[ir.Node]:
+def shown(net: ir.Network, show_all: bool) -> list[ir.Node]:
     """The rows people see: activations archc added are left out, as the papers do."""
     return [n for n in net.nodes
             if show_all or not (n.implicit and isinstance(n.layer, ir.Activation))]
@@ -151,7 +151,7 @@ def _layers(net: ir.Network, fmt: str, show_all: bool, settings: Memory | None) 
     if needs:
         header.append(f"output ×{settings.batch}")
     rows = []
-    for node in _shown(net, show_all):
+    for node in shown(net, show_all):
         info = node.info
         name = node.name + (" †" if node.side else "")
         rf = format_rf(info.rf) if info.rf else "?"

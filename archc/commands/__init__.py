@@ -6,7 +6,7 @@ module imports only argparse-level helpers at its top; what its work needs it im
 when it runs, so that `archc --help` is instant and `archc stats` never imports torch.
 """
 
-COMMANDS = ("stats", "check", "compile", "graph", "bench", "train", "eval", "import",
+COMMANDS = ("stats", "check", "compile", "graph", "view", "bench", "train", "eval", "import",
             "export", "fmt", "lsp", "specs")
 """The subcommands in the order `archc --help` lists them; each is ``archc.commands.NAME``
 (`import` is ``archc.commands.import_``, `eval` ``eval_``)."""
