@@ -255,7 +255,7 @@
       const fragment = document.createDocumentFragment();
       this.layers.forEach((layer, i) => {
         if (!layer.row) return;
-        const row = el("tr", { tabindex: 0, "data-layer": layer.name, "data-index": i });
+        const row = el("tr", { tabindex: 0, "data-row": layer.name, "data-index": i });
         row.append(el("td", { class: "num", text: this.rows.size + 1 }),
                    el("td", { text: layer.name }), el("td", { class: "text", text: layer.text }),
                    el("td", { text: layer.shape }),
