@@ -243,7 +243,7 @@ def test_charts_carry_the_mark_too(run_cli, tmp_path, suffix):
 
 def test_unknown_picture_format(run_cli, tmp_path):
     code, _, err = run_cli("graph", "nin", "-o", tmp_path / "n.jpg")
-    assert code == 2 and "use a .svg, .png, .pdf or .dot file" in err
+    assert code == 2 and "use a .svg, .png, .pdf, .dot or .html file" in err
 
 
 # -- archc stats --plot --------------------------------------------------------------------------

@@ -295,3 +295,16 @@ def test_archc_graph_returns_what_jupyter_displays(tmp_path):
     assert (tmp_path / "g.html").read_text() == graph.html()
     with pytest.raises(archc.UsageError):
         archc.graph("lenet5", dtype="fp64")
+
+
+def test_view_says_when_its_port_is_taken(run_cli, tmp_path):
+    import socket
+
+    spec = tmp_path / "net.arch"
+    spec.write_text("network t input 3x8x8\nconv3-4\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, stderr = run_cli("view", spec, "--no-open", "--port", port)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in stderr and "--port 0" in stderr

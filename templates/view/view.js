@@ -377,7 +377,7 @@
         const drawnWith = mates.filter((l) => l.implicit).map((l) => l.text);
         if (drawnWith.length) {
           const extra = mates.reduce((sum, l) => sum + l.saved, 0);
-          rows.push(["drawn with", drawnWith.join(" · ") + " (saved: +" + bytes(extra) + ")"]);
+          rows.push(["drawn with", drawnWith.join(" · ") + (extra ? " (saved: +" + bytes(extra) + ")" : "")]);
         }
         const copies = mates.filter((l) => !l.implicit);
         if (copies.length) {
@@ -608,5 +608,6 @@
   render(state, null);
   page.dataset.version = String(state.version);
   if (state.live) follow();
+  performance.mark("archc-ready");
   page.dataset.ready = "1";
 })();
