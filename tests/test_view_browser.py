@@ -286,7 +286,7 @@ def test_nothing_in_a_spec_becomes_markup(watched, tmp_path):
     folder.mkdir()
     lib = folder / "'><svg onload=alert(1)>.arch"
     lib.write_text("# " + " ".join(HOSTILE) + "\nblock unit(c) { conv3-c }\n")
-    spec = folder / "script><img src=x onerror=alert(1)>.arch"
+    spec = folder / "script><img src=x onerror=alert(1)>\"><svg onload=alert(2)>.arch"
     comments = "\n".join(f"# {h}" for h in HOSTILE)
     spec.write_text(f"{comments}\nnetwork evil input 3x32x32\nuse \"{lib.name}\"\n"
                     f"first: unit(8)   # {HOSTILE[1]}\nFC-10  # {HOSTILE[0]}\n")
@@ -302,7 +302,8 @@ def test_nothing_in_a_spec_becomes_markup(watched, tmp_path):
     # The text is all there, as text: the header, the spec, its file names.
     assert HOSTILE[0] in page.locator(".network-head .title").inner_text()
     assert HOSTILE[1] in page.locator(".spec").inner_text()
-    assert "</script><img src=x onerror=alert(1)>.arch" in page.locator(".spec-file").inner_text()
+    assert "</script><img src=x onerror=alert(1)>\"><svg onload=alert(2)>.arch" in \
+        page.locator(".spec-file").inner_text()
     page.locator("[data-group='first'] > path").hover(position={"x": 3, "y": 20})
     assert "first" in details(page)
     w.quiet()
