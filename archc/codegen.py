@@ -264,7 +264,7 @@ class _Network:
             return [f"{self._module(node)}  {self._comment(node)}"]
         where = f"# {one_line(child.text)}  ({_where(child.loc, self.spec_dir)})" if child.loc else ""
         entries = self._entries(child, root_child=parent.kind == "network")
-        if child.kind in ("add", "mul"):
+        if child.kind in ("add", "mul") or (child.kind == "concat" and self._chains(child)):
             return self._add_expression(child, where)
         if child.kind == "concat":
             return self._concat(child, entries, where)
@@ -380,19 +380,31 @@ class _Network:
             return shape
         return ir.Shape(shape.channels, 1, 1, flat=True)
 
+    def _chains(self, scope: ir.Scope) -> bool:
+        """Whether a concat's branches lie in the join itself (unlabelled branches: their
+        layers are the join's own submodules, as in torchvision's dense layers) rather
+        than each being a submodule of its own."""
+        return any(isinstance(c, int) and not isinstance(self.nodes[c].layer,
+                                                         (ir.Identity, ir.Concat))
+                   for c in scope.children)
+
     def _add_expression(self, scope: ir.Scope, where: str) -> list[str]:
         """An `add` (or `mul`) scope as `Add(branches=..., after=..., name=module, ...)`:
         its own layers, each branch as the sequence of them it runs, and what follows the
-        sum (`product=True`: the product)."""
-        self.helpers.add("add")
+        sum (`product=True`: the product).  A concat whose branches lie in it is the same,
+        as `Concat(branches=..., name=module, ...)`."""
+        concat = scope.kind == "concat"
+        self.helpers.add("concat" if concat else "add")
         join = next(self.nodes[c] for c in scope.children
-                    if isinstance(c, int) and isinstance(self.nodes[c].layer, ir.Add))
+                    if isinstance(c, int) and isinstance(self.nodes[c].layer, ir.JOINS))
         modules: dict[Union[ir.Scope, int], tuple[str, list[str]]] = {}
         flattens: dict[int, str] = {}
         for child in scope.children:
             if isinstance(child, int) and not ir.emits_module(self.nodes[child].layer):
                 continue
             if isinstance(child, int) and self._needs_flatten(child):
+                # Concat takes the names of the FC layers to flatten for (its `flatten`),
+                # Add a Flatten module before each.
                 flattens[child] = f"flatten_{len(flattens) + 1}" if flattens else "flatten"
             name = child.name if isinstance(child, ir.Scope) else self._local(child, scope)
             modules[child] = (name, self._expression(child, scope))
@@ -400,24 +412,28 @@ class _Network:
         for chain in self.net.branches(join):
             steps = []
             for part in chain:
-                if part in flattens:
+                if part in flattens and not concat:
                     steps.append(flattens[part])
                 if part in modules:
                     steps.append(modules[part][0])
             plan.append(steps)
         position = scope.children.index(join.id)
         after = [modules[c][0] for c in scope.children[position + 1:] if c in modules]
-        lines = [f"Add(  {where}" if where else "Add(", "    branches=("]
+        opening = "Concat(" if concat else "Add("
+        lines = [f"{opening}  {where}" if where else opening, "    branches=("]
         lines += [f"        ({', '.join(json.dumps(s) for s in steps)}{',' * (len(steps) == 1)}),"
                   for steps in plan]
         lines.append("    ),")
+        if concat and flattens:
+            names = [modules[c][0] for c in flattens]
+            lines.append(f"    flatten=({', '.join(map(json.dumps, names))},),")
         if after:
             lines.append(f"    after=({', '.join(json.dumps(a) for a in after)},),")
         if isinstance(join.layer, ir.Mul):
             lines.append("    product=True,")
         entries = []
         for child, (name, body) in modules.items():
-            if child in flattens:
+            if child in flattens and not concat:
                 entries.append((flattens[child], ["nn.Flatten()"]))
             entries.append((name, body))
         return lines + self._call("", entries, ")", "", lambda n: f"{n}=")[1:]

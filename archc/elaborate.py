@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -223,7 +224,8 @@ class _Elaborator:
             if label is not None:
                 raise _error(f"this group is named twice (`{label}` and `{thing.name}`)", item.loc)
             label, label_loc = thing.name, thing.loc
-        if label is not None:
+        numbered = re.fullmatch(r"(\w+)\{(\d+)\}", label) if label is not None else None
+        if label is not None and numbered is None:
             naming.check_identifier(label, label_loc, "a label")
         count = item.repeat if item.repeat is not None else 1
         if count < 1:
@@ -233,7 +235,11 @@ class _Elaborator:
                          hint="archc's limit (archc.limits.MAX_REPEAT)")
         group = next(self.repeat_groups) if count > 1 else None
         for r in range(count):
-            copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
+            if numbered is not None:  # `denselayer{1}`: the copies count from 1
+                copy_label = f"{numbered.group(1)}{int(numbered.group(2)) + r}"
+                naming.check_identifier(copy_label, label_loc, "a label")
+            else:
+                copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
             repeat = ir.Repeat(group, r, count) if group is not None else None
             cur = self._thing(thing, copy_label, label_loc, cur, scope,
                               replace(ctx, tail=ctx.tail and r == count - 1), repeat)
@@ -316,9 +322,11 @@ class _Elaborator:
             if isinstance(item.thing, ast.Side):
                 raise _error("a side output cannot be a branch of `concat`", item.loc)
             branch_label, inner_item = _branch(item)
-            branch = naming.ScopeB("branch", item.loc, text=branch_label or "")
-            joined.add_scope(branch, branch_label, item.label_loc or item.loc)
-            outputs.append(self._item(inner_item, cur, branch, replace(ctx, tail=False)))
+            target = joined
+            if branch_label is not None:
+                target = naming.ScopeB("branch", item.loc, text=branch_label)
+                joined.add_scope(target, branch_label, item.label_loc or item.loc)
+            outputs.append(self._item(inner_item, cur, target, replace(ctx, tail=False)))
         node = self._add(ir.Concat(), tuple(outputs), "concat", concat.loc, ctx)
         joined.add_node(node)
         return node.id

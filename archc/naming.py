@@ -168,7 +168,7 @@ class Namer:
         labels = {child.label for child, _, _ in entries if child.label}
         # At the top level and inside an `add` (as in torchvision's residual units),
         # unlabelled things are named after their kind; elsewhere by their position.
-        by_kind = is_root or scope.kind in ("add", "mul")
+        by_kind = is_root or scope.kind in ("add", "mul", "concat")
         bases = Counter(self._base(t) for c, t, _ in entries
                         if c.label is None and (by_kind or not self._positional(t)))
         counters: Counter = Counter()

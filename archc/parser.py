@@ -18,6 +18,7 @@ from .errors import ArchcError, Loc, ParseError, Source
 _TERMINALS = {
     "WORD": "a word such as `conv3-64`",
     "PATH": "a layer name such as `conv1` or `features.0`",
+    "NUMBERED": "a numbered label such as `denselayer{1}`",
     "NUMBER": "a number",
     "SHAPE": "an input shape C×H×W such as `3x224x224`",
     "STRING": 'a quoted path such as "lib/inception.arch"',

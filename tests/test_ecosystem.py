@@ -28,7 +28,9 @@ def test_the_specs_that_say_they_are_torchvisions():
             ("resnet101", "resnet101"), ("resnet152", "resnet152"),
             ("resnext50_32x4d", "resnext50_32x4d"), ("resnext101_32x8d", "resnext101_32x8d"),
             ("resnext101_64x4d", "resnext101_64x4d"), ("wide_resnet50_2", "wide_resnet50_2"),
-            ("wide_resnet101_2", "wide_resnet101_2")} <= set(TORCHVISION)
+            ("wide_resnet101_2", "wide_resnet101_2"), ("densenet121", "densenet121"),
+            ("densenet161", "densenet161"), ("densenet169", "densenet169"),
+            ("densenet201", "densenet201")} <= set(TORCHVISION)
     assert all(name in tvm.list_models(module=tvm) for _, name in TORCHVISION)
 
 

@@ -186,7 +186,22 @@ def test_concat_branches_and_their_names():
     n = net(text)
     assert n.node("mix").op == "concat"
     assert n.node("mix").info.shape.as_list() == [19, 32, 32]
-    assert {"mix.a.0", "mix.a.1", "mix.b.0", "mix.b.2", "mix.2"} <= set(names(n))
+    # Labelled branches are submodules of their own; an unlabelled one lies in the join,
+    # its layers named by kind (as an `add`'s are).
+    assert {"mix.a.0", "mix.a.1", "mix.b.0", "mix.b.2", "mix.maxpool"} <= set(names(n))
+
+
+def test_a_dense_layer_names_its_layers_as_torchvision_does():
+    # torchvision's _DenseLayer: norm1, relu1, conv1, norm2, relu2, conv2, and the input
+    # concatenated with what they make.
+    text = ("default conv act=none bias=false\n"
+            "layer: concat { identity; { norm1: bn; relu1: relu; conv1: conv1-16\n"
+            "                            norm2: bn; relu2: relu; conv2: conv3-4 } }")
+    n = net(text)
+    assert [x for x in names(n) if x.startswith("layer.")] == [
+        "layer.identity", "layer.norm1", "layer.relu1", "layer.conv1", "layer.norm2",
+        "layer.relu2", "layer.conv2"]
+    assert n.node("layer").info.shape.as_list() == [3 + 4, 32, 32]
 
 
 def test_concat_needs_two_branches():
