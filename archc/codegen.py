@@ -436,7 +436,11 @@ class _Network:
             if child in flattens and not concat:
                 entries.append((flattens[child], ["nn.Flatten()"]))
             entries.append((name, body))
-        return lines + self._call("", entries, ")", "", lambda n: f"{n}=")[1:]
+        if all(re.fullmatch(r"[A-Za-z_]\w*", name) for name, _ in entries):
+            return lines + self._call("", entries, ")", "", lambda n: f"{n}=")[1:]
+        # A submodule called `block1-0` cannot be a keyword argument: a dict of them.
+        inner = self._call("", entries, "", "", lambda n: f"{json.dumps(n)}: ")[1:-1]
+        return lines + ["    **{"] + [f"    {line}" for line in inner] + ["    })"]
 
     # -- the template's view -----------------------------------------------------------------
 

@@ -224,9 +224,10 @@ class _Elaborator:
             if label is not None:
                 raise _error(f"this group is named twice (`{label}` and `{thing.name}`)", item.loc)
             label, label_loc = thing.name, thing.loc
-        numbered = re.fullmatch(r"(\w+)\{(\d+)\}", label) if label is not None else None
+        numbered = re.fullmatch(r"([\w-]+?)\{(\d+)\}", label) if label is not None else None
+        nested = scope.kind != "network"  # a submodule's name may hold hyphens
         if label is not None and numbered is None:
-            naming.check_identifier(label, label_loc, "a label")
+            naming.check_identifier(label, label_loc, "a label", hyphens=nested)
         count = item.repeat if item.repeat is not None else 1
         if count < 1:
             raise _error("a repeat count must be at least 1", item.repeat_loc)
@@ -237,7 +238,7 @@ class _Elaborator:
         for r in range(count):
             if numbered is not None:  # `denselayer{1}`: the copies count from 1
                 copy_label = f"{numbered.group(1)}{int(numbered.group(2)) + r}"
-                naming.check_identifier(copy_label, label_loc, "a label")
+                naming.check_identifier(copy_label, label_loc, "a label", hyphens=nested)
             else:
                 copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
             repeat = ir.Repeat(group, r, count) if group is not None else None

@@ -233,13 +233,26 @@ def _check_duplicates(entries):
         seen[child.label] = child.label_loc
 
 
-def check_identifier(text: str, loc: Loc | None, what: str):
+def check_identifier(text: str, loc: Loc | None, what: str, hyphens: bool = False):
     """A name that becomes an attribute, variable or keyword in generated code (labels),
     or may one day (block names): a Python identifier nothing in that code uses, and not
-    a keyword of archc's, which would begin a statement where the name is written."""
+    a keyword of archc's, which would begin a statement where the name is written.
+
+    ``hyphens``: the name of a submodule inside a group, block or branch, which PyTorch
+    takes as it is (torchvision's RegNet calls its units `block1-0`): words joined by
+    `-` are fine there, as no Python code spells them."""
     if text in KEYWORDS:
         raise _error(f"`{text}` is a keyword and cannot be {what}", loc,
                      hint=f"call it something else, e.g. `{text}_1`")
+    if "-" in text:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)+", text):
+            _python_name(text, loc, what)  # says which characters a name takes
+        if hyphens:
+            return
+        raise _error(f"`{text}` cannot be {what} at the top level of a network: there it "
+                     f"is an attribute of the generated class, a Python name", loc,
+                     hint=f"use `_` for `-` (`{text.replace('-', '_')}`), or put it inside "
+                          f"a group, where any word may name a submodule")
     _python_name(text, loc, what)
 
 
