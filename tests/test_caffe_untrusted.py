@@ -152,10 +152,11 @@ def test_a_branch_of_one_layer_keeps_its_caffe_name():
     """The long fuzzing run's find: a Concat of a convolution and its own input writes the
     branch `{ l0: conv1-1 act=none }`, whose one layer lost its label (a group of one
     child was that child, under the group's name), and the check of the written spec
-    raised KeyError: 'l0'."""
+    raised KeyError: 'l0'.  (Since a concat's unlabelled branches lie in the join, the
+    layer is `l1.l0`, beside the identity.)"""
     net = imported(HEAD + conv("num_output: 1 kernel_size: 1", name="l0") +
                    'layer { name: "l1" type: "Concat" bottom: "l0" bottom: "data" top: "l1" }\n')
-    assert [n.name for n in net.nodes][1:] == ["l1.0.l0", "l1.identity", "l1"]
+    assert [n.name for n in net.nodes][1:] == ["l1.l0", "l1.identity", "l1"]
 
 
 def test_names_given_twice_are_numbered():
