@@ -483,8 +483,12 @@ class _Elaborator:
         node = self._add(ir_layer, (cur,), text, layer.loc, ctx, init=init, repeat=repeat)
         scope.add_node(node, label, label_loc)
         cur = node.id
-        if typed.get("bn"):
-            cur = self._follower(ir.BatchNorm(), "bn", layer, cur, scope, ctx, repeat)
+        if typed.get("bn"):  # with the `default bn` options, as a written `bn` would have
+            bn_kind = vocabulary.BY_NAME["bn"]
+            bn_typed = {key: vocabulary.typed(bn_kind.options[key], opt)
+                        for key, opt in self.defaults.get("bn", {}).items()}
+            bn = ir.BatchNorm(bn_typed.get("eps", 1e-5), bn_typed.get("momentum", 0.1))
+            cur = self._follower(bn, "bn", layer, cur, scope, ctx, repeat)
         if kind.weighted:
             if "act" in options:  # written on the layer itself: always honoured
                 function = typed["act"]
@@ -559,7 +563,8 @@ def _branch(item: ast.Item) -> tuple[str | None, ast.Item]:
     if isinstance(item.thing, ast.Group) and item.thing.name is not None:
         label = item.thing.name
     if label is not None:
-        naming.check_identifier(label, item.label_loc or item.loc, "a branch name")
+        naming.check_identifier(label, item.label_loc or item.loc, "a branch name",
+                                block_word=True)
     thing = replace(item.thing, name=None) if isinstance(item.thing, ast.Group) else item.thing
     return label, replace(item, label=None, label_loc=None, thing=thing)
 

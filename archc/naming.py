@@ -47,7 +47,9 @@ RESERVED = frozenset("""
 """.split())
 
 # The archc language's own keywords: a statement (`init normal ...`) or a join (`add { }`)
-# begins with one, so a label of that name (`init: conv3-64`) would not parse as a label.
+# begins with one, so a label of that name (`init: conv3-64`) would not parse as a label —
+# except `block`, which the grammar also takes as a label (`block: { ... }`, the name
+# torchvision gives the body of its MobileNetV3 and EfficientNet units).
 KEYWORDS = frozenset("""network use default activation init block table expect train schedule
     augment evaluate concat add mul side""".split())
 
@@ -233,15 +235,20 @@ def _check_duplicates(entries):
         seen[child.label] = child.label_loc
 
 
-def check_identifier(text: str, loc: Loc | None, what: str, hyphens: bool = False):
+def check_identifier(text: str, loc: Loc | None, what: str, hyphens: bool = False,
+                     block_word: bool | None = None):
     """A name that becomes an attribute, variable or keyword in generated code (labels),
     or may one day (block names): a Python identifier nothing in that code uses, and not
     a keyword of archc's, which would begin a statement where the name is written.
 
     ``hyphens``: the name of a submodule inside a group, block or branch, which PyTorch
     takes as it is (torchvision's RegNet calls its units `block1-0`): words joined by
-    `-` are fine there, as no Python code spells them."""
-    if text in KEYWORDS:
+    `-` are fine there, as no Python code spells them.  ``block_word``: the keyword
+    `block` is fine too, where the grammar reads it as a label (labels and branch names;
+    the default for labels)."""
+    if block_word is None:
+        block_word = what == "a label"
+    if text in KEYWORDS and not (text == "block" and block_word):
         raise _error(f"`{text}` is a keyword and cannot be {what}", loc,
                      hint=f"call it something else, e.g. `{text}_1`")
     if "-" in text:

@@ -18,6 +18,7 @@ from .errors import ArchcError, Loc, ParseError, Source
 _TERMINALS = {
     "WORD": "a word such as `conv3-64`",
     "PATH": "a layer name such as `conv1` or `features.0`",
+    "BLOCK": "`block`",
     "NUMBERED": "a numbered label such as `denselayer{1}`",
     "NUMBER": "a number",
     "SHAPE": "an input shape C×H×W such as `3x224x224`",
@@ -206,7 +207,8 @@ def _parse_error(exc: lark.exceptions.UnexpectedInput, source: Source) -> ParseE
         return ParseError("this `}` closes nothing", loc)
 
     hint = None
-    keyword_label = re.search(r"(?:^|[;{]|\s)(" + "|".join(sorted(naming.KEYWORDS)) + r")\s*$",
+    keyword_label = re.search(r"(?:^|[;{]|\s)(" + "|".join(sorted(naming.KEYWORDS - {"block"}))
+                              + r")\s*$",
                               source.line(line)[:column - 1])
     if what == "`:`" and keyword_label:
         word = keyword_label.group(1)
@@ -325,7 +327,7 @@ class _ToAst(Transformer):
     def init(self, meta, scheme, *options):
         return ast.Init(str(scheme), tuple(options), self._loc(meta))
 
-    def block(self, meta, name, *rest):
+    def block(self, meta, _keyword, name, *rest):
         *params, body = rest
         return ast.Block(str(name), tuple(p for p in params if p is not None), body, self._loc(meta))
 
