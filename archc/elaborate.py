@@ -224,7 +224,7 @@ class _Elaborator:
             if label is not None:
                 raise _error(f"this group is named twice (`{label}` and `{thing.name}`)", item.loc)
             label, label_loc = thing.name, thing.loc
-        numbered = re.fullmatch(r"([\w-]+?)\{(\d+)\}", label) if label is not None else None
+        numbered = re.fullmatch(r"([\w-]*?)\{(\d+)\}", label) if label is not None else None
         nested = scope.kind != "network"  # a submodule's name may hold hyphens
         if label is not None and numbered is None:
             naming.check_identifier(label, label_loc, "a label", hyphens=nested)
@@ -238,7 +238,12 @@ class _Elaborator:
         for r in range(count):
             if numbered is not None:  # `denselayer{1}`: the copies count from 1
                 copy_label = f"{numbered.group(1)}{int(numbered.group(2)) + r}"
-                naming.check_identifier(copy_label, label_loc, "a label", hyphens=nested)
+                if not numbered.group(1) and not nested:
+                    raise _error(f"`{label}` names a submodule by its position, which only "
+                                 f"the layers of a group, block or branch have", label_loc,
+                                 hint="at the top level, give it a name: e.g. `stage{0}:`")
+                if numbered.group(1):  # `{0}` alone: a position's name, as in a Sequential
+                    naming.check_identifier(copy_label, label_loc, "a label", hyphens=nested)
             else:
                 copy_label = label if count == 1 or label is None else f"{label}_{r + 1}"
             repeat = ir.Repeat(group, r, count) if group is not None else None

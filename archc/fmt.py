@@ -42,10 +42,11 @@ INDENT = 4
 # A line's code, token by token: strings, repeat counts, symbols, and runs of anything
 # else (words, numbers, ranges, `138,357,544`, `≈`, `±1%`).
 _TOKEN = re.compile(r'"[^"\n]*"?|[0-9]+[x×][0-9]+[x×][0-9]+(?![0-9A-Za-z_])|×[ \t]*[0-9]+'
-                    r'|[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*-?\{[0-9]{1,6}\}'  # numbered: `layer{1}`
+                    r'|(?:[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*-?)?\{[0-9]{1,6}\}'  # `layer{1}`, `{0}`
                     r'|[{}();:,=/]|[^\s{}();:,=/"×]+|×')
 _REPEAT = re.compile(r"×[ \t]*([0-9]+)|x([0-9]+)")
-_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(-?\{[0-9]{1,6}\})?")
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*(-?\{[0-9]{1,6}\})?"
+                    r"|\{[0-9]{1,6}\}")
 
 
 class FormatError(ArchcError):

@@ -51,7 +51,7 @@ class ArchLexer(RegexLexer):
             (r"(default|activation|init)\b", Keyword),
             (r"(train|schedule|augment|evaluate)\b", Keyword.Reserved),
             (r"(concat|add|mul|side)\b", Keyword),
-            (r"(" + _WORD + r"(?:\{[0-9]+\})?)(\s*)(:)",
+            (r"(" + _WORD + r"(?:-?\{[0-9]+\})?|\{[0-9]+\})(\s*)(:)",
              bygroups(Name.Label, Whitespace, Punctuation)),
             (r"(" + _WORD + r")(=)", bygroups(Name.Attribute, Operator)),
             (r"×[ \t]*[0-9]+|x[0-9]+\b", Operator),

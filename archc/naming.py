@@ -183,6 +183,12 @@ class Namer:
                 local = child.label
             elif positional and not by_kind:
                 local = str(position)
+                if local in labels:  # `{1}: ...` beside an unlabelled second submodule
+                    raise _error(f"the label `{local}` is the position of another "
+                                 f"submodule here", next(c.label_loc for c, _, _ in entries
+                                                        if c.label == local),
+                                 hint="a `{N}` label names a submodule by position: give "
+                                      "the others labels too, or leave this one unlabelled")
             else:
                 base = self._base(target)
                 if bases[base] == 1 and base not in labels:

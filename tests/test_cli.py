@@ -396,4 +396,4 @@ def test_specs_says_what_each_is_in_whole_sentences(run_cli):
     listing = " ".join(out.split())
     assert ('alexnet_tv AlexNet as torchvision builds it (`torchvision.models.alexnet`), after '
             'the single-tower variant of Krizhevsky\'s "One weird trick for parallelizing '
-            'convolutional neural networks" (2014) [torchvision: alexnet] googlenet') in listing
+            'convolutional neural networks" (2014) [torchvision: alexnet] densenet121 DenseNet-121') in listing

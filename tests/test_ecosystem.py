@@ -31,7 +31,9 @@ def test_the_specs_that_say_they_are_torchvisions():
             ("wide_resnet101_2", "wide_resnet101_2"), ("densenet121", "densenet121"),
             ("densenet161", "densenet161"), ("densenet169", "densenet169"),
             ("densenet201", "densenet201"), ("mobilenet_v3_large", "mobilenet_v3_large"),
-            ("mobilenet_v3_small", "mobilenet_v3_small")} <= set(TORCHVISION)
+            ("mobilenet_v3_small", "mobilenet_v3_small"), ("mnasnet0_5", "mnasnet0_5"),
+            ("mnasnet0_75", "mnasnet0_75"), ("mnasnet1_0", "mnasnet1_0"),
+            ("mnasnet1_3", "mnasnet1_3")} <= set(TORCHVISION)
     regnets = {name for name in tvm.list_models(module=tvm) if name.startswith("regnet")}
     assert regnets <= {theirs for _, theirs in TORCHVISION} and len(regnets) == 15
     assert all(name in tvm.list_models(module=tvm) for _, name in TORCHVISION)

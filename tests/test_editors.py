@@ -65,7 +65,11 @@ def _mangled(text: str) -> str:
         code = code.strip()
         row = code.startswith(("X", "x ", ".", "-")) or code == "x"
         if not (row or code.startswith(("expect", "table"))):
-            code = re.sub(r"\s*([{}(),;])\s*", r"  \1  ", code)
+            # A numbered label (`denselayer{1}:`, `{0}:`) is one token: spaced as a whole.
+            parts = re.split(r"((?:[\w-]*)\{[0-9]+\}(?=\s*:))", code)
+            code = "".join(f"  {part}  " if i % 2 else
+                           re.sub(r"\s*([{}(),;])\s*", r"  \1  ", part)
+                           for i, part in enumerate(parts))
             code = re.sub(r"×\s*([0-9]+)", r"x\1", code)
         if code and not row and not code.endswith(("{", ";")) and not code.startswith("table"):
             code += " ;"

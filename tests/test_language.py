@@ -409,3 +409,49 @@ def test_identity_is_a_layer_that_passes_its_input_on():
     n = net("conv3-8; identity; FC-2")
     assert ops(n) == ["input", "conv", "relu", "identity", "fc"]
     assert n.nodes[3].info.shape == n.nodes[2].info.shape and n.nodes[3].info.params == 0
+
+
+# -- names for torchvision's keys ------------------------------------------------------------------
+
+
+def test_a_numbered_label_counts_its_copies():
+    n = net("features { denselayer{1}: { conv3-8 } ×3; stage-{0}: conv3-8 act=none ×2 }")
+    assert [x for x in names(n) if x.endswith(".0") or "stage-" in x] == [
+        "features.denselayer1.0", "features.denselayer2.0", "features.denselayer3.0",
+        "features.stage-0", "features.stage-1"]
+
+
+def test_a_position_label_keeps_a_sequential_of_one():
+    # torchvision's MnasNet and EfficientNet hold a stage of one unit in a Sequential of
+    # one: `layers.13.0.layers.0.weight`.
+    n = net("block unit(c) { layers: { conv3-c; conv3-c act=none } }\n"
+            "layers { conv3-8; {2}: { {0}: unit(8) } }")
+    assert "layers.2.0.layers.0" in names(n)
+    without = net("block unit(c) { layers: { conv3-c; conv3-c act=none } }\n"
+                  "layers { conv3-8; { unit(8) } }")
+    assert "layers.2.layers.0" in names(without)  # the unlabelled { } and the group of one fold
+
+
+def test_a_position_label_must_not_take_another_submodules_place():
+    with pytest.raises(archc.SemanticError, match="the label `1` is the position of another"):
+        net("stage { {1}: conv3-8; conv3-8 act=none }")
+    with pytest.raises(archc.SemanticError, match="names a submodule by its position"):
+        net("{0}: conv3-8")
+
+
+def test_hyphenated_labels_name_submodules_not_attributes():
+    n = net("trunk { block1 { block1-0: conv3-8 } }")
+    assert "trunk.block1.block1-0" in names(n)
+    with pytest.raises(archc.SemanticError, match="at the top level of a network"):
+        net("block1-0: conv3-8")
+
+
+def test_block_labels_a_layer_as_torchvision_names_a_units_body():
+    n = net("features { add act=none { block: { conv1-12; conv3-3 act=none }; identity } }",
+            input="3x8x8")
+    assert [x for x in names(n) if "block" in x] == [
+        "features.block.0", "features.block.1", "features.block.2"]
+    model = archc.build(n)
+    assert "features.block.0.weight" in model.state_dict()
+    with pytest.raises(archc.ParseError, match="`add` is a keyword and cannot be a label"):
+        net("add: conv3-8")

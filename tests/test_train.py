@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -220,10 +221,17 @@ def test_the_papers_update_rule_agrees_until_the_learning_rate_changes():
 
 
 def test_every_bundled_spec_states_a_recipe():
+    """Each says where its recipe comes from — or, where archc cannot state it yet (a
+    cosine schedule, RMSProp), that it has none and why."""
+    without = []
     for path in sorted((ROOT / "specs").glob("*.arch")):
-        net = archc.analyze(path)
-        assert net.recipe is not None, path.name
-        assert "# The recipe" in path.read_text(), path.name  # and says where it comes from
+        net, text = archc.analyze(path), path.read_text()
+        if net.recipe is None:
+            assert re.search(r"# No training recipe: .*(cosine|RMSProp)", text), path.name
+            without.append(path.stem)
+        else:
+            assert "# The recipe" in text, path.name
+    assert all(name.startswith(("regnet", "mobilenet_v3", "mnasnet")) for name in without)
 
 
 def test_recipes_as_the_papers_state_them():
