@@ -471,6 +471,6 @@ _RULES = {
     ir.Input: _input, ir.Conv: _conv, ir.Pool: _pool, ir.Subsample: _subsample,
     ir.GlobalAvgPool: _gap, ir.AdaptiveAvgPool: _adaptive, ir.Linear: _linear,
     ir.LRN: _lrn, ir.Activation: _activation, ir.BatchNorm: _batchnorm,
-    ir.Dropout: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add, ir.Mul: _mul,
+    ir.Dropout: _dropout, ir.StochasticDepth: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add, ir.Mul: _mul,
     ir.Identity: _identity, ir.Fused: _fused,
 }

@@ -149,7 +149,7 @@ class _Network:
     def _channel_codes(self) -> dict[int, str]:
         """Each node's output channel count as code: `num_classes` where it follows from
         the classifier (through layers that keep the channels), else the number."""
-        keeps = (ir.Activation, ir.BatchNorm, ir.Dropout, ir.Softmax, ir.Pool, ir.LRN,
+        keeps = (ir.Activation, ir.BatchNorm, ir.Dropout, ir.StochasticDepth, ir.Softmax, ir.Pool, ir.LRN,
                  ir.GlobalAvgPool, ir.AdaptiveAvgPool, ir.Subsample, ir.Add, ir.Identity)
         codes: dict[int, str] = {}
         for node in self.nodes:  # in topological order: a node's input comes first
@@ -232,6 +232,9 @@ class _Network:
             return f"{kind}({c_in}{extra})"
         if isinstance(layer, ir.Dropout):
             return self._dropout(node)
+        if isinstance(layer, ir.StochasticDepth):
+            self.helpers.add("stochastic_depth")
+            return f"StochasticDepth({layer.p!r})"
         raise AssertionError(f"no module for {layer!r}")  # Input, Softmax, Concat emit none
 
     def _comment(self, node: ir.Node) -> str:

@@ -173,6 +173,16 @@ class Dropout:
 
 
 @dataclass(frozen=True)
+class StochasticDepth:
+    """Huang et al. 2016's stochastic depth on a residual branch: in training, the whole
+    branch of each example is dropped with probability ``p`` (the survivors scaled by
+    1 / (1 − p)); in inference, the identity."""
+
+    op: ClassVar[str] = "stochastic_depth"
+    p: float = 0.0
+
+
+@dataclass(frozen=True)
 class Softmax:
     op: ClassVar[str] = "softmax"
 
@@ -232,7 +242,8 @@ class Fused:
 
 
 Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
-              Activation, BatchNorm, Dropout, Softmax, Concat, Add, Mul, Identity, Fused]
+              Activation, BatchNorm, Dropout, StochasticDepth, Softmax, Concat, Add, Mul,
+              Identity, Fused]
 
 JOINS = (Concat, Add)
 """Layers that join parallel branches: each input is the output of one branch."""

@@ -159,6 +159,7 @@ _BUILDERS: dict[str, Callable[[Said, Declared], ir.Layer]] = {
     "lrn": _lrn,
     "softmax": lambda said, declared: ir.Softmax(),
     "dropout": lambda said, declared: ir.Dropout(said.typed.get("p", 0.5)),
+    "stochastic_depth": lambda said, declared: ir.StochasticDepth(said.typed.get("p", 0.0)),
     "bn": lambda said, declared: ir.BatchNorm(said.typed.get("eps", 1e-5),
                                               said.typed.get("momentum", 0.1)),
     "activation": lambda said, declared: ir.Activation(

@@ -39,6 +39,8 @@ batch norm             its input, and the batch mean and inverse deviation per c
                        (float32)
 dropout                its mask: one element per output, in the activation's dtype on
                        the CPU, one byte (bool) on a GPU; nothing where p = 0
+stochastic depth       its factor per example (one element each, in the activation's
+                       dtype); nothing where p = 0 (and in inference it is its input)
 a product (`mul`)      its inputs (each factor's gradient needs the others), and of three
                        or more, each partial product before the last
 concat, add, identity  nothing
@@ -134,7 +136,7 @@ def _aliases(net: ir.Network, node: ir.Node, users, training: bool) -> bool:
         return True
     if isinstance(layer, ir.Activation) and ir.runs_in_place(net, node, users):
         return True
-    return isinstance(layer, ir.Dropout) and (not training or layer.p == 0)
+    return isinstance(layer, (ir.Dropout, ir.StochasticDepth)) and (not training or layer.p == 0)
 
 
 def _storages(net: ir.Network, users, training: bool) -> dict[int, int]:
@@ -212,6 +214,8 @@ def _saved(net: ir.Network, storage: dict[int, int], batch: int, size: int,
         elif isinstance(layer, ir.BatchNorm):
             keep(source)
             extra += 2 * info.shape.channels * 4
+        elif isinstance(layer, ir.StochasticDepth) and layer.p > 0:
+            extra += batch * size  # the kept-or-dropped factor of each example (N×1×1×1)
         elif isinstance(layer, ir.Dropout) and layer.p > 0:
             extra += out * (1 if device == "cuda" else size)
         saved[node.id] += extra

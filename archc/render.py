@@ -52,7 +52,7 @@ def _kind(layer: ir.Layer) -> str:
     if isinstance(layer, (ir.LRN, ir.BatchNorm)):
         return "norm"
     return {"input": "input", "conv": "conv", "subsample": "subsample", "fc": "fc",
-            "dropout": "dropout", "softmax": "softmax", "concat": "concat",
+            "dropout": "dropout", "stochastic_depth": "dropout", "softmax": "softmax", "concat": "concat",
             "add": "add", "mul": "mul"}.get(layer.op, "activation")
 
 
@@ -146,7 +146,8 @@ class _Drawing:
         towers joins them again.  LRN stays split, as AlexNet's Figure 2 draws it (and as
         each GPU normalised its own maps), though archc's window reaches size//2 maps
         across the border between groups."""
-        per_channel = (ir.Activation, ir.Pool, ir.Dropout, ir.BatchNorm, ir.Subsample, ir.LRN)
+        per_channel = (ir.Activation, ir.Pool, ir.Dropout, ir.StochasticDepth, ir.BatchNorm,
+                   ir.Subsample, ir.LRN)
         for box in self.boxes.values():
             layer = box.node.layer
             if isinstance(layer, ir.Conv) and 1 < layer.groups <= MAX_TOWERS:

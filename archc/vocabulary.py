@@ -166,6 +166,8 @@ KINDS: tuple[Kind, ...] = (
          positional=("size", "alpha", "beta", "k")),
     Kind("softmax", r"soft-?max", "soft-max"),
     Kind("dropout", r"dropout", "dropout", {"p": probability}, positional=("p",)),
+    Kind("stochastic_depth", r"stochastic-depth|drop-path", "stochastic-depth",
+         {"p": probability}, positional=("p",)),
     Kind("bn", r"bn|batchnorm", "bn", {"eps": number, "momentum": number},
          positional=("eps",)),
     Kind("activation", r"relu6|relu|tanh|sigmoid|scaled-tanh|hardswish|hardsigmoid|silu|swish|gelu",

@@ -312,3 +312,14 @@ def test_batch_norm_and_a_residual_sum():
     assert archc.totals(net).params == convs + bns + fc
     add = next(n for n in net.nodes if n.op == "add")
     assert net.nodes[add.id + 1].op == "relu"  # the ReLU after the sum
+
+
+def test_export_refuses_stochastic_depth_and_passes_it_at_zero():
+    from archc.caffe import exporter
+
+    def spec(p):
+        return archc.analyze("network sd input 4x8x8\nadd act=none { { conv3-4 act=none; "
+                             f"stochastic-depth({p}) }}; identity }}\nFC-2\n")
+    with pytest.raises(archc.SpecError, match="Caffe has no stochastic depth"):
+        exporter.export(spec(0.2))
+    assert "Eltwise" in exporter.export(spec(0.0))

@@ -428,3 +428,26 @@ def test_a_residual_unit_reads_as_its_branches():
     assert "                conv1=nn.Conv2d(256, 128, kernel_size=1, bias=False)," in unit
     assert "conv2=nn.Conv2d(128, 128, kernel_size=3, stride=2, padding=1, bias=False)," in unit
     assert "                    nn.Conv2d(256, 512, kernel_size=1, stride=2, bias=False)" in unit
+
+
+def test_stochastic_depth_drops_whole_examples_in_training_only():
+    import torch
+
+    spec = ("network sd input 4x4x4\n"
+            "add act=none { { conv1-4 act=none; stochastic-depth(0.5) }; identity }\n")
+    model = archc.build(spec)
+    branch = model.add.stochastic_depth
+    x = torch.randn(256, 4, 4, 4)
+    branch.eval()
+    assert torch.equal(branch(x), x)
+    branch.train()
+    torch.manual_seed(0)
+    y = branch(x)
+    kept = (y != 0).flatten(1).all(1)
+    dropped = (y == 0).flatten(1).all(1)
+    assert bool((kept | dropped).all())  # each example whole: kept or dropped
+    assert 64 < int(kept.sum()) < 192  # about half of them
+    torch.testing.assert_close(y[kept], 2 * x[kept])  # the survivors scaled by 1 / (1 − p)
+    net = archc.analyze(spec)
+    node = net.node("add.stochastic_depth")
+    assert (node.info.params, node.info.macs, node.info.flops) == (0, 0, 0)

@@ -81,6 +81,19 @@ def test_the_later_activations_save_what_autograd_saves():
         assert counted == saved_bytes(spec, batch)
 
 
+def test_stochastic_depth_saves_its_factor_per_example():
+    """In training, `x * noise` keeps only the N×1×1×1 noise (x's gradient is the noise's
+    multiple; the noise needs none); at p = 0 it is the identity and keeps nothing."""
+    for p in (0.2, 0.0):
+        spec = archc.Source("sd.arch", "network sd input 8x6x6\nconv3-8 act=none\n"
+                            f"add act=none {{ {{ conv3-8 bn=true; stochastic-depth({p}) }}; "
+                            "identity }\nconv3-4\ngap\nFC-2\n")
+        net = archc.analyze(spec)
+        for batch in (1, 3):
+            assert memory.estimate(net, batch=batch, dtype="fp32", device="cpu").saved == \
+                saved_bytes(spec, batch), p
+
+
 def test_every_bundled_spec_is_measured():
     assert {"resnet50", "googlenet", "lenet5", "alexnet", "vgg_e"} <= set(BUNDLED)
 

@@ -131,6 +131,11 @@ class _Exporter:
         elif isinstance(layer, ir.Dropout):
             self._layer(node, "Dropout", [f"dropout_param {{ dropout_ratio: {layer.p:g} }}"],
                         in_place=True)
+        elif isinstance(layer, ir.StochasticDepth):
+            if layer.p > 0:
+                raise self._refuse(node, "Caffe has no stochastic depth (a residual branch "
+                                         "dropped per example in training)")
+            self.blob[node.id] = self.blob[node.inputs[0]]  # p = 0: the identity
         elif isinstance(layer, ir.Softmax):
             self._layer(node, "Softmax", name="prob")
         elif isinstance(layer, ir.Concat):
