@@ -519,8 +519,8 @@ class _Elaborator:
                      + ", ".join(kind.positional)) if kind.positional else "takes no arguments"
             raise _error(f"`{layer.word}` {takes}", extra.loc,
                          hint=_arguments_hint(layer, kind, extra))
-        for key, value in zip(kind.positional, layer.args):
-            given[key] = ast.Option(key, value, value.loc)
+        for key, value in zip(kind.positional, layer.args):  # `dropout(p)`: p may be a parameter
+            given[key] = ast.Option(key, _subst(value, ctx), value.loc)
         for opt in (*layer.keywords, *layer.options):
             self._check_option(kind, opt)
             if opt.key in given:

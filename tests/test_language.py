@@ -455,3 +455,10 @@ def test_block_labels_a_layer_as_torchvision_names_a_units_body():
     assert "features.block.0.weight" in model.state_dict()
     with pytest.raises(archc.ParseError, match="`add` is a keyword and cannot be a label"):
         net("add: conv3-8")
+
+
+def test_a_block_parameter_fills_a_positional_argument():
+    n = net("block b(q, n=5) { conv3-8; dropout(q); LRN(n, 1e-4, 0.75, 2) }\n"
+            "block d(r) { stochastic-depth(r) }\nb(0.3, n=3); d(0.2)")
+    assert [x.layer.p for x in n.nodes if x.op in ("dropout", "stochastic_depth")] == [0.3, 0.2]
+    assert [x.layer.size for x in n.nodes if x.op == "lrn"] == [3]
