@@ -337,6 +337,29 @@ def _dropout(node, ins, warnings, net):
     return _same(src)
 
 
+def _channels(node, ins, warnings, net):
+    (src,) = ins
+    layer = node.layer
+    if layer.stop > src.shape.channels:
+        raise _fail(node, f"takes maps {layer.start} to {layer.stop - 1}, but its input has "
+                          f"{src.shape.channels}",
+                    hint=f"its input's maps are 0 … {src.shape.channels - 1}: "
+                         f"`channels({layer.start}, {src.shape.channels})` takes the rest")
+    shape = src.shape
+    return _same(src, shape=ir.Shape(layer.stop - layer.start, shape.height, shape.width,
+                                     shape.flat))
+
+
+def _shuffle(node, ins, warnings, net):
+    (src,) = ins
+    _spatial(node, src.shape)
+    if src.shape.channels % node.layer.groups:
+        raise _fail(node, f"cannot deal {src.shape.channels} maps out of "
+                          f"{node.layer.groups} groups of the same size",
+                    hint="the maps must divide evenly into the groups")
+    return _same(src)
+
+
 def _softmax(node, ins, warnings, net):
     (src,) = ins
     positions = src.shape.height * src.shape.width
@@ -471,6 +494,7 @@ _RULES = {
     ir.Input: _input, ir.Conv: _conv, ir.Pool: _pool, ir.Subsample: _subsample,
     ir.GlobalAvgPool: _gap, ir.AdaptiveAvgPool: _adaptive, ir.Linear: _linear,
     ir.LRN: _lrn, ir.Activation: _activation, ir.BatchNorm: _batchnorm,
-    ir.Dropout: _dropout, ir.StochasticDepth: _dropout, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add, ir.Mul: _mul,
+    ir.Dropout: _dropout, ir.StochasticDepth: _dropout, ir.ChannelSlice: _channels,
+    ir.ChannelShuffle: _shuffle, ir.Softmax: _softmax, ir.Concat: _concat, ir.Add: _add, ir.Mul: _mul,
     ir.Identity: _identity, ir.Fused: _fused,
 }

@@ -60,6 +60,7 @@ class Concat:
 
     body: tuple["Item", ...]
     loc: Loc
+    options: tuple["Option", ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

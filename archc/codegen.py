@@ -232,6 +232,12 @@ class _Network:
             return f"{kind}({c_in}{extra})"
         if isinstance(layer, ir.Dropout):
             return self._dropout(node)
+        if isinstance(layer, ir.ChannelSlice):
+            self.helpers.add("channels")
+            return f"Channels({layer.start}, {layer.stop})"
+        if isinstance(layer, ir.ChannelShuffle):
+            self.helpers.add("channel_shuffle")
+            return f"ChannelShuffle({layer.groups})"
         if isinstance(layer, ir.StochasticDepth):
             self.helpers.add("stochastic_depth")
             return f"StochasticDepth({layer.p!r})"

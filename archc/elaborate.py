@@ -320,6 +320,13 @@ class _Elaborator:
         if len(thing.body) < 2:
             raise _error("`concat` needs two or more branches", thing.loc,
                          hint="each line (or `;`-separated item) inside `concat { }` is a branch")
+        shuffle = None
+        for opt in thing.options:
+            if opt.key != "shuffle":
+                raise _error(f"`concat` takes only shuffle=..., not `{opt.key}`", opt.loc,
+                             hint="shuffle=2: the joined maps dealt out of 2 groups in turn "
+                                  "(ShuffleNet's unit)")
+            shuffle = vocabulary.typed(vocabulary.positive, opt)
         joined = naming.ScopeB("concat", thing.loc, text="concat", repeat=repeat)
         scope.add_scope(joined, label, label_loc)
         outputs = []
@@ -335,7 +342,12 @@ class _Elaborator:
             outputs.append(self._item(inner_item, cur, target, replace(ctx, tail=False)))
         node = self._add(ir.Concat(), tuple(outputs), "concat", concat.loc, ctx)
         joined.add_node(node)
-        return node.id
+        if shuffle is None:
+            return node.id
+        after = self._add(ir.ChannelShuffle(shuffle), (node.id,), f"shuffle({shuffle})",
+                          thing.loc, ctx, implicit=True, repeat=repeat)
+        joined.add_node(after)
+        return after.id
 
     def _add_join(self, thing: ast.Add, label, label_loc, cur, scope, ctx, repeat) -> int:
         """`add { ... }`: branches from the same input, summed.  A labelled branch is a

@@ -183,6 +183,25 @@ class StochasticDepth:
 
 
 @dataclass(frozen=True)
+class ChannelSlice:
+    """Maps ``start`` … ``stop`` − 1 of the input (ShuffleNetV2's channel split: each
+    half is one of these); a view of the input, no copy."""
+
+    op: ClassVar[str] = "channels"
+    start: int = 0
+    stop: int = 1
+
+
+@dataclass(frozen=True)
+class ChannelShuffle:
+    """The maps dealt out of ``groups`` groups in turn (Zhang et al. 2018's channel
+    shuffle): map i·g + j of the output is map j·(C/g) + i of the input."""
+
+    op: ClassVar[str] = "shuffle"
+    groups: int = 2
+
+
+@dataclass(frozen=True)
 class Softmax:
     op: ClassVar[str] = "softmax"
 
@@ -242,8 +261,8 @@ class Fused:
 
 
 Layer = Union[Input, Conv, Pool, GlobalAvgPool, AdaptiveAvgPool, Subsample, Linear, LRN,
-              Activation, BatchNorm, Dropout, StochasticDepth, Softmax, Concat, Add, Mul,
-              Identity, Fused]
+              Activation, BatchNorm, Dropout, StochasticDepth, ChannelSlice, ChannelShuffle,
+              Softmax, Concat, Add, Mul, Identity, Fused]
 
 JOINS = (Concat, Add)
 """Layers that join parallel branches: each input is the output of one branch."""

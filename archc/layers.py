@@ -125,6 +125,18 @@ def _adaptive_avgpool(said: Said, declared: Declared) -> ir.AdaptiveAvgPool:
     return ir.AdaptiveAvgPool(size)
 
 
+def _channels(said: Said) -> ir.ChannelSlice:
+    if "start" not in said.typed or "stop" not in said.typed:
+        raise SemanticError("`channels` needs the first map and the one after the last, "
+                            "e.g. `channels(0, 58)`", said.layer.word_loc)
+    start, stop = said.typed["start"], said.typed["stop"]
+    if stop <= start:
+        raise SemanticError(f"`channels({start}, {stop})` takes no maps: the second number "
+                            f"is the map after the last one taken", said.layer.loc,
+                            hint=f"e.g. `channels({start}, {start + 1})` for map {start}")
+    return ir.ChannelSlice(start, stop)
+
+
 def _subsample(said: Said, declared: Declared) -> ir.Subsample:
     kernel, stride = _window(said), said.typed.get("stride")
     return ir.Subsample(kernel, (stride, stride) if stride else kernel)
@@ -159,6 +171,8 @@ _BUILDERS: dict[str, Callable[[Said, Declared], ir.Layer]] = {
     "lrn": _lrn,
     "softmax": lambda said, declared: ir.Softmax(),
     "dropout": lambda said, declared: ir.Dropout(said.typed.get("p", 0.5)),
+    "channels": lambda said, declared: _channels(said),
+    "shuffle": lambda said, declared: ir.ChannelShuffle(said.typed.get("groups", 2)),
     "stochastic_depth": lambda said, declared: ir.StochasticDepth(said.typed.get("p", 0.0)),
     "bn": lambda said, declared: ir.BatchNorm(said.typed.get("eps", 1e-5),
                                               said.typed.get("momentum", 0.1)),

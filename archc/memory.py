@@ -43,6 +43,9 @@ stochastic depth       its factor per example (one element each, in the activati
                        dtype); nothing where p = 0 (and in inference it is its input)
 a product (`mul`)      its inputs (each factor's gradient needs the others), and of three
                        or more, each partial product before the last
+channel slice          nothing (a view of its input, whose storage a layer after it
+                       saves whole)
+channel shuffle        nothing (a new tensor: the maps copied in their new order)
 concat, add, identity  nothing
 =====================  =============================================================
 
@@ -135,6 +138,8 @@ def _aliases(net: ir.Network, node: ir.Node, users, training: bool) -> bool:
     if isinstance(layer, ir.Identity):
         return True
     if isinstance(layer, ir.Activation) and ir.runs_in_place(net, node, users):
+        return True
+    if isinstance(layer, ir.ChannelSlice):  # a view of its input
         return True
     return isinstance(layer, (ir.Dropout, ir.StochasticDepth)) and (not training or layer.p == 0)
 

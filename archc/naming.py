@@ -262,6 +262,8 @@ def check_identifier(text: str, loc: Loc | None, what: str, hyphens: bool = Fals
             _python_name(text, loc, what)  # says which characters a name takes
         if hyphens:
             return
+        if what != "a label":  # a block's or a branch's name is a Python name
+            _python_name(text, loc, what)
         raise _error(f"`{text}` cannot be {what} at the top level of a network: there it "
                      f"is an attribute of the generated class, a Python name", loc,
                      hint=f"use `_` for `-` (`{text.replace('-', '_')}`), or put it inside "

@@ -390,8 +390,9 @@ class _ToAst(Transformer):
     def group(self, meta, name, body):
         return ast.Group(str(name) if name is not None else None, body, self._loc(meta))
 
-    def concat(self, meta, body):
-        return ast.Concat(body, self._loc(meta))
+    def concat(self, meta, *rest):
+        *options, body = rest
+        return ast.Concat(body, self._loc(meta), tuple(options))
 
     def add(self, meta, *rest):
         *options, body = rest

@@ -131,6 +131,10 @@ class _Exporter:
         elif isinstance(layer, ir.Dropout):
             self._layer(node, "Dropout", [f"dropout_param {{ dropout_ratio: {layer.p:g} }}"],
                         in_place=True)
+        elif isinstance(layer, (ir.ChannelSlice, ir.ChannelShuffle)):
+            what = "channel slice" if isinstance(layer, ir.ChannelSlice) else "channel shuffle"
+            raise self._refuse(node, f"archc does not write Caffe's layers for a {what} "
+                                     f"(Slice; Reshape and Permute)")
         elif isinstance(layer, ir.StochasticDepth):
             if layer.p > 0:
                 raise self._refuse(node, "Caffe has no stochastic depth (a residual branch "

@@ -515,7 +515,8 @@ _STATEMENTS = ("network", "use", "default", "activation", "init", "block", "tabl
 _EXAMPLES = ("conv3-64", "conv1-64", "conv5-256 groups=2", "conv11-96/4 pad=0", "maxpool",
              "maxpool3/2", "avgpool5/3", "gap", "adaptive-avgpool7", "FC-4096", "FC-1000",
              "LRN", "dropout", "bn", "relu", "tanh", "sigmoid", "scaled-tanh", "soft-max",
-             "identity", "subsample2", "stochastic-depth(0.2)")
+             "identity", "subsample2", "stochastic-depth(0.2)",
+             "channels(0, 58)", "shuffle(2)")
 
 
 def completion(result: Analysis, line: int, column: int) -> list[tuple[str, str, str]]:
