@@ -574,6 +574,19 @@ def test_damaged_checkpoint_bytes_are_refused_or_used_never_a_traceback(small, t
     _try_all(small, tmp_path_factory.mktemp("bytes"), write)
 
 
+def test_a_checkpoint_claiming_a_newer_zip_version_is_refused(small, tmp_path):
+    """The long fuzzing run's find: one damaged byte in the central directory made an
+    entry claim zip version 25.5, and zipfile's NotImplementedError reached the user."""
+    damaged = bytearray((small[2] / "checkpoint.pt").read_bytes())
+    at = damaged.find(b"PK\x01\x02")  # the central directory's first entry
+    damaged[at + 6] = 0xFF  # version needed to extract: 25.5
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(bytes(damaged))
+    spec, data, _ = small
+    code, err = archc("eval", spec, "--weights", path, "--data", data, "--workers", "0")
+    assert refused(code, err, "is not a checkpoint archc can read"), err
+
+
 def test_eval_scales_smaller_than_the_input_are_refused(small):
     """Dense evaluation slides the network over the image: a smaller one has no output."""
     spec, data, run = small
