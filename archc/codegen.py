@@ -428,8 +428,17 @@ class _Network:
             plan.append(steps)
         position = scope.children.index(join.id)
         after = [modules[c][0] for c in scope.children[position + 1:] if c in modules]
+        before = []
+        for part in self.net.before(join):
+            if part in flattens and not concat:
+                before.append(flattens[part])
+            if part in modules:
+                before.append(modules[part][0])
         opening = "Concat(" if concat else "Add("
-        lines = [f"{opening}  {where}" if where else opening, "    branches=("]
+        lines = [f"{opening}  {where}" if where else opening]
+        if before:
+            lines.append(f"    before=({', '.join(json.dumps(b) for b in before)},),")
+        lines.append("    branches=(")
         lines += [f"        ({', '.join(json.dumps(s) for s in steps)}{',' * (len(steps) == 1)}),"
                   for steps in plan]
         lines.append("    ),")

@@ -549,16 +549,27 @@ class Network:
     def branches(self, join: Node) -> list[list[Union[Scope, int]]]:
         """The parts of ``join``'s scope that make up each of its branches, in the order
         of its inputs: the direct children (node ids and nested scopes) that lead from
-        the scope's input to that input of the join.  A concat's branch is one child;
-        an add's unlabelled branches lie in its scope itself, a chain of children; an
-        identity branch is its Identity node (or nothing, where a branch reads the
-        scope's input directly)."""
+        the branch point to that input of the join.  A concat's labelled branch is one
+        child; unlabelled branches lie in the join's scope itself, a chain of children;
+        an identity branch is its Identity node (or nothing, where a branch reads the
+        branch point directly).  What the scope runs before its branches part (a Fire
+        module's squeeze: :meth:`before`) is in none of them."""
+        chains = self._chains(join)
+        shared = len(_common_prefix(chains))
+        return [chain[shared:] for chain in chains]
+
+    def before(self, join: Node) -> list[Union[Scope, int]]:
+        """The parts of ``join``'s scope that run before its branches part, in order:
+        the layers of a group that ends in the join (a Fire module's squeeze)."""
+        return _common_prefix(self._chains(join))
+
+    def _chains(self, join: Node) -> list[list[Union[Scope, int]]]:
         scope = self.scope(join.name)
         owner: dict[int, Union[Scope, int]] = {}
         for child in scope.children if scope is not None else ():
             for node_id in (child.node_ids() if isinstance(child, Scope) else (child,)):
                 owner[node_id] = child
-        branches = []
+        chains = []
         for start in join.inputs:
             chain, at = [], start
             while at in owner and owner[at] != join.id:
@@ -566,8 +577,8 @@ class Network:
                 chain.append(child)
                 first = min(child.node_ids()) if isinstance(child, Scope) else child
                 at = self.nodes[first].inputs[0]
-            branches.append(chain[::-1])
-        return branches
+            chains.append(chain[::-1])
+        return chains
 
     def consumers(self) -> dict[int, list[int]]:
         """For each node id, the ids of the nodes that read its output."""
@@ -576,6 +587,18 @@ class Network:
             for src in node.inputs:
                 users[src].append(node.id)
         return users
+
+
+def _common_prefix(chains: list[list]) -> list:
+    """What every one of two or more chains begins with."""
+    common: list = []
+    if len(chains) < 2:
+        return common
+    for parts in zip(*chains):
+        if any(part != parts[0] for part in parts):
+            break
+        common.append(parts[0])
+    return common
 
 
 def class_name(network: str) -> str:

@@ -143,6 +143,7 @@ class Namer:
         name is never lost (`{ a: conv1-8 act=none }` in a concat is `0.a`, as a torch
         Sequential holding a module called `a` would name it)."""
         absorbed: list[ScopeB] = []
+        scope = Namer._merge_trailing_join(scope, absorbed)
         while len(scope.children) == 1 and scope.children[0].label is None:
             only = scope.children[0]
             absorbed.append(scope)
@@ -156,7 +157,22 @@ class Namer:
                             text=shown.text, block=scope.block or inner.block,
                             repeat=scope.repeat or inner.repeat, children=inner.children)
             absorbed.append(inner)
+            scope = Namer._merge_trailing_join(scope, absorbed)
         return scope, tuple(absorbed)
+
+    @staticmethod
+    def _merge_trailing_join(scope: ScopeB, absorbed: list) -> ScopeB:
+        """A group or block whose layers end in an unlabelled join is that join, with
+        the layers before it run first: its branches' layers are the group's own, as in
+        torchvision's Fire module (`squeeze`, then `expand1x1` and `expand3x3` joined)."""
+        last = scope.children[-1] if scope.children else None
+        if (scope.kind in ("group", "block") and len(scope.children) > 1 and last.label is None
+                and last.scope is not None and last.scope.kind in ("concat", "add", "mul")):
+            join = last.scope
+            absorbed.append(join)
+            return ScopeB(join.kind, scope.loc, text=scope.text, block=scope.block,
+                          repeat=scope.repeat, children=scope.children[:-1] + join.children)
+        return scope
 
     def _scope(self, scope: ScopeB, name: str, path: str, is_root=False) -> ir.Scope:
         children: list[Union[ir.Scope, int]] = []

@@ -34,7 +34,8 @@ def test_the_specs_that_say_they_are_torchvisions():
             ("mobilenet_v3_small", "mobilenet_v3_small"), ("mnasnet0_5", "mnasnet0_5"),
             ("mnasnet0_75", "mnasnet0_75"), ("mnasnet1_0", "mnasnet1_0"),
             ("mnasnet1_3", "mnasnet1_3")} <= set(TORCHVISION)
-    for family, count in (("regnet", 15), ("efficientnet", 11), ("shufflenet", 4)):
+    for family, count in (("regnet", 15), ("efficientnet", 11), ("shufflenet", 4),
+                          ("squeezenet", 2), ("densenet", 4), ("mnasnet", 4)):
         members = {name for name in tvm.list_models(module=tvm) if name.startswith(family)}
         assert members <= {theirs for _, theirs in TORCHVISION} and len(members) == count
     assert all(name in tvm.list_models(module=tvm) for _, name in TORCHVISION)
