@@ -2,8 +2,10 @@
 
 1. Compile time of every bundled spec: parse, analyse and generate the Python source, in
    process (the median of several runs).
-2. Forward time on the CPU of the generated VGG-D and AlexNet (torchvision variant) against
-   torchvision's vgg16 and alexnet, with the same weights, in eval mode under
+2. Forward time on the CPU of the generated VGG-D and AlexNet (torchvision variant), and of
+   the later networks the zoo issue names (EfficientNet-B0, MobileNetV3-large,
+   DenseNet-121; ConvNeXt-T has no spec yet), against torchvision's own models with the
+   same weights, in eval mode under
    torch.no_grad.  Runs alternate between the two models so that drift in the machine's
    speed hits both alike; the median of each is reported, and their ratio (goal: 1.00 ±
    0.05, i.e. the generated code adds no overhead).
@@ -77,8 +79,11 @@ def main() -> int:
     print()
 
     torch.manual_seed(0)
-    cases = [("vgg_d", "vgg16", 2), ("alexnet_tv", "alexnet", 16)]
-    print(f"{'forward (CPU)':36} {'archc':>9} {'torchvision':>12} {'ratio':>7}")
+    cases = [("vgg_d", "vgg16", 2), ("alexnet_tv", "alexnet", 16),
+             ("efficientnet_b0", "efficientnet_b0", 16),
+             ("mobilenet_v3_large", "mobilenet_v3_large", 32),
+             ("densenet121", "densenet121", 8)]
+    print(f"{'forward (CPU)':52} {'archc':>9} {'torchvision':>12} {'ratio':>7}")
     for spec, reference_name, batch in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -88,7 +93,7 @@ def main() -> int:
         x = torch.randn(batch, 3, 224, 224)
         mine, theirs = forward_times(ours, reference, x, args.runs)
         label = f"{spec} vs {reference_name}, batch {batch}"
-        print(f"{label:36} {mine * 1000:7.1f}ms {theirs * 1000:10.1f}ms {mine / theirs:7.3f}")
+        print(f"{label:52} {mine * 1000:7.1f}ms {theirs * 1000:10.1f}ms {mine / theirs:7.3f}")
     return 0
 
 

@@ -118,6 +118,16 @@ def main() -> int:
     print(f"in process, imports done: archc analyse + table {archc_inproc * 1000:.1f} ms; "
           f"torchvision vgg19() {build:.2f} s + torchinfo.summary {summary:.2f} s "
           f"({(build + summary) / archc_inproc:.0f}x)")
+
+    # The zoo's largest networks against VGG-E (goal: within 2×), fresh processes.
+    print()
+    print(f"{'archc stats SPEC':58} {'median':>9}  vs vgg_e (goal ≤ 2)")
+    for name in ("regnet_y_128gf", "efficientnet_b7", "densenet201"):
+        spec = ROOT / "specs" / f"{name}.arch"
+        seconds, _, _ = timed([sys.executable, "-m", "archc", "stats", "-q", str(spec)], args.runs)
+        net = archc.analyze(spec)
+        label = f"{name} ({len(net.nodes):,} layers)"
+        print(f"{label:58} {seconds:8.3f}s  {seconds / archc_s:.2f}")
     return 0
 
 
