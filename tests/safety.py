@@ -34,7 +34,8 @@ IMPORTS = {"__future__", "torch", "torch.nn.functional", "collections", "typing"
 BUILTINS = {"super", "ValueError", "isinstance", "len", "zip", "range", "tuple", "sum", "float",
             "int", "str", "bool", "dict", "enumerate", "hasattr", "getattr", "None", "True",
             "False"}
-HELPERS = {"Concat", "Add", "Subsample2d", "SparseConv2d", "ScaledTanh"}
+HELPERS = {"Concat", "Add", "Subsample2d", "SparseConv2d", "ScaledTanh", "StochasticDepth",
+           "Channels", "ChannelShuffle"}
 METHODS = {"__init__", "forward", "reset_parameters", "dense", "initialise", "check_arguments",
            "extra_repr"}
 

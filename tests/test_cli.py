@@ -141,7 +141,13 @@ def test_check_every_bundled_spec(run_cli):
     code, out, err = run_cli("check", *sorted(SPECS.glob("*.arch")))
     assert code == 0
     assert out.count("ok ") == len(list(SPECS.glob("*.arch")))
-    assert "warning:" not in err and "disputed" in err  # ceil mode is chosen; 1.5G is disputed
+    # ceil mode is chosen; 1.5G is disputed.  The one warning a bundled spec may raise is
+    # SqueezeNet's: at torchvision's 224×224 its first convolution leaves a row and a
+    # column unread (the released Caffe model took 227×227), which is true and worth saying.
+    warnings = [line for line in err.splitlines() if "warning:" in line]
+    assert all(line.startswith("specs/squeezenet1_") and "does not fit its 224×224" in line
+               for line in warnings) and len(warnings) == 2
+    assert "disputed" in err
     code, out, err = run_cli("check", "-q", "googlenet")
     assert code == 0 and err == ""
 
