@@ -71,11 +71,15 @@ class Watcher:
                          error=exc.render())
         self.files = self._used_files()
         self._seen = {path: _stamp(path) for path in self.files}
+        self._publish(data)
+
+    def _publish(self, data: dict) -> None:
+        """Make ``data`` the current state, and wake the event streams."""
         with self.changed:
             self.version += 1
-            self.payload = json.dumps({**data, "live": True}, ensure_ascii=False,
-                                      separators=(",", ":"))
-            self.data = data
+            self.payload = json.dumps({**data, "version": self.version, "live": True},
+                                      ensure_ascii=False, separators=(",", ":"))
+            self.data = {**data, "version": self.version}
             self.changed.notify_all()
 
     def page(self) -> str:
@@ -117,11 +121,7 @@ class Watcher:
             try:
                 self.poll()
             except Exception as exc:  # noqa: BLE001 -- the server must outlive any one edit
-                with self.changed:
-                    self.data = {**self.data, "error": f"archc view could not redraw: {exc}"}
-                    self.payload = json.dumps({**self.data, "live": True})
-                    self.version += 1
-                    self.changed.notify_all()
+                self._publish({**self.data, "error": f"archc view could not redraw: {exc}"})
 
     def stop(self) -> None:
         self.stopping.set()
